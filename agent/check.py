@@ -1,0 +1,141 @@
+"""One check run: gather facts (identity, DNS, inventory, ranges), decide, build the report.
+
+Each collector is handed in by the caller (the CLI or the daemon), so this module wires nothing
+itself and every failure becomes a fact or a one-line problem, never an exception that escapes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from agent.cache import InventoryCache
+from agent.collectors.inventory import collect_inventory
+from agent.config import AgentConfig, targets_for
+from agent.errors import AgentError
+from agent.model import DnsAnswer, Facts, Identity, Inventory, S3Range, Status, Target, TargetVerdict
+from agent.report import build_report
+from agent.verdict import evaluate, overall_status
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class InventorySource:
+    """Where this run's inventory came from, for the report and the call budget."""
+
+    origin: str = "none"             # "api", "cache" or "none"
+    age_seconds: float | None = None
+    ec2_calls: int = 0
+
+
+@dataclass(frozen=True)
+class CheckDeps:
+    """The collectors one run uses; built by the CLI or the daemon."""
+
+    identity: Callable[[], Identity]
+    resolve: Callable[[str], DnsAnswer]
+    ec2_client: Callable[[str], Any]          # region -> boto3 EC2 client
+    s3_ranges: Callable[[], tuple[S3Range, ...]]
+    cache_for: Callable[[Identity], InventoryCache] | None = None
+    clock: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A finished run: the report document, its status and the verdicts behind it."""
+
+    report: dict[str, Any]
+    status: Status
+    verdicts: tuple[TargetVerdict, ...] = ()
+    facts: Facts | None = None
+    errors: tuple[str, ...] = field(default=())
+
+
+def private_addresses(answers: Iterable[DnsAnswer]) -> tuple[str, ...]:
+    """Resolved addresses in private space: the ones that may be endpoint ENIs."""
+    found: set[str] = set()
+    for answer in answers:
+        for addr in answer.addresses:
+            ip = ipaddress.ip_address(addr.ip)
+            if ip.is_private and not ip.is_loopback:
+                found.add(addr.ip)
+    return tuple(sorted(found))
+
+
+def count_ec2_calls(client: Any, source: InventorySource) -> None:
+    """Count every EC2 API call the client makes (the fleet's shared request budget)."""
+    def _count(**_: Any) -> None:
+        source.ec2_calls += 1
+    client.meta.events.register("before-call.ec2.*", _count)
+
+
+def inventory_for(deps: CheckDeps, config: AgentConfig, identity: Identity,
+                  addresses: tuple[str, ...], source: InventorySource,
+                  force_refresh: bool = False) -> tuple[Inventory | None, str | None, list[str]]:
+    """The inventory (cached when fresh), why it is stale if it is, and problems."""
+    cache = deps.cache_for(identity) if deps.cache_for else None
+    cached = cache.load() if cache else None
+    if cached and cached.fresh and not force_refresh and cache.covers(addresses):
+        source.origin, source.age_seconds = "cache", cached.age_seconds
+        return cached.inventory, None, []
+    try:
+        client = deps.ec2_client(identity.region)
+        count_ec2_calls(client, source)
+        inventory = collect_inventory(client, identity.region, identity.vpc_id,
+                                      identity.subnet_id, addresses, clock=deps.clock)
+    except AgentError as exc:
+        if cached is not None:
+            source.origin, source.age_seconds = "cache", cached.age_seconds
+            stale = f"refresh failed ({exc.message}); using facts {cached.age_seconds:.0f} s old"
+            logger.warning("%s", stale)
+            return cached.inventory, stale, []
+        return None, None, [exc.message]
+    if cache:
+        cache.store(inventory, addresses)
+    source.origin, source.age_seconds = "api", 0.0
+    return inventory, None, []
+
+
+def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False) -> CheckResult:
+    """Gather, decide and report once. Never raises for a collector failure."""
+    started = deps.clock()
+    run_id = uuid.uuid4().hex
+    errors: list[str] = []
+    try:
+        identity = deps.identity()
+    except AgentError as exc:
+        logger.error("identity: %s", exc.message)
+        report = build_report(run_id=run_id, started=started, duration=deps.clock() - started,
+                              identity=None, status=Status.UNKNOWN, verdicts=(),
+                              errors=[exc.message], inventory=None, source=InventorySource())
+        return CheckResult(report=report, status=Status.UNKNOWN, errors=(exc.message,))
+
+    targets: tuple[Target, ...] = targets_for(config, identity.region)
+    answers = {host: deps.resolve(host) for host in dict.fromkeys(t.host for t in targets)}
+    source = InventorySource()
+    inventory, stale, problems = inventory_for(deps, config, identity,
+                                               private_addresses(answers.values()), source,
+                                               force_refresh)
+    try:
+        ranges = deps.s3_ranges()
+    except AgentError as exc:
+        ranges = ()
+        errors.append(exc.message)
+    facts = Facts(identity=identity, inventory=inventory, s3_ranges=ranges,
+                  problems=tuple(problems), stale=stale)
+    verdicts = evaluate(targets, answers, facts)
+    status = overall_status(verdicts, problems)
+    if errors and status is Status.OK:
+        status = Status.WARNING
+    for problem in problems + errors:
+        logger.error("%s", problem)
+    report = build_report(run_id=run_id, started=started, duration=deps.clock() - started,
+                          identity=identity, status=status, verdicts=verdicts,
+                          errors=problems + errors, inventory=inventory, source=source)
+    return CheckResult(report=report, status=status, verdicts=verdicts, facts=facts,
+                       errors=tuple(problems + errors))

@@ -1,0 +1,138 @@
+"""Identity from the instance metadata service, IMDSv2 only (token first, then GETs).
+
+EC2 user guide, "Use the Instance Metadata Service to access instance metadata": PUT
+/latest/api/token with X-aws-ec2-metadata-token-ttl-seconds, then GET with
+X-aws-ec2-metadata-token. A 401 means the token is missing or expired; a 403 on the PUT means
+IMDS is disabled for the instance. The default hop limit of 1 stops answers from reaching
+containers (they need 2): such a host sees timeouts, which we report as unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Callable
+
+from agent.errors import IdentityError
+from agent.model import Identity
+
+logger = logging.getLogger(__name__)
+
+_TOKEN_PATH = "/latest/api/token"
+_META = "/latest/meta-data/"
+
+
+@dataclass(frozen=True)
+class ImdsClient:
+    """A tiny IMDSv2 client: base URL, per-request timeout and attempts are the caller's."""
+
+    base_url: str
+    timeout_seconds: float = 1.0
+    attempts: int = 2
+    token_ttl_seconds: int = 21600
+    sleep: Callable[[float], None] = time.sleep
+
+    def _open(self, request: urllib.request.Request) -> str:
+        # IMDS is link-local: never send it through an HTTP proxy from the environment.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=self.timeout_seconds) as response:
+            return response.read().decode("utf-8").strip()
+
+    def _with_attempts(self, what: str, call: Callable[[], str]) -> str:
+        last: Exception | None = None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return call()
+            except urllib.error.HTTPError as exc:
+                if exc.code in (401, 403, 404, 400):
+                    raise
+                last = exc
+            except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                last = exc
+            if attempt < self.attempts:
+                self.sleep(min(0.2 * attempt, 1.0))
+        reason = getattr(last, "reason", None) or last
+        raise IdentityError("imds_unreachable",
+                            f"IMDS at {self.base_url} unreachable for {what} after "
+                            f"{self.attempts} attempt(s): {reason}")
+
+    def token(self) -> str:
+        """A session token (PUT /latest/api/token)."""
+        request = urllib.request.Request(
+            self.base_url + _TOKEN_PATH, method="PUT",
+            headers={"X-aws-ec2-metadata-token-ttl-seconds": str(self.token_ttl_seconds)})
+        try:
+            return self._with_attempts("a token", lambda: self._open(request))
+        except urllib.error.HTTPError as exc:
+            if exc.code == 403:
+                raise IdentityError("imds_disabled", f"IMDS at {self.base_url} refused a token "
+                                    "(403): instance metadata is disabled for this instance") from None
+            raise IdentityError("imds_error", f"IMDS at {self.base_url} answered {exc.code} to the "
+                                "token request") from None
+
+    def get(self, token: str, path: str) -> str | None:
+        """One metadata value, or None when IMDS has no such item (404)."""
+        request = urllib.request.Request(self.base_url + _META + path,
+                                         headers={"X-aws-ec2-metadata-token": token})
+        try:
+            return self._with_attempts(path, lambda: self._open(request))
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            if exc.code == 401:
+                raise IdentityError("imds_token_rejected", f"IMDS at {self.base_url} rejected the "
+                                    f"session token (401) for {path}") from None
+            raise IdentityError("imds_error", f"IMDS at {self.base_url} answered {exc.code} "
+                                f"for {path}") from None
+
+
+def identity_from_imds(client: ImdsClient) -> Identity:
+    """Region, AZ, instance, and the primary interface's subnet, VPC and addresses."""
+    token = client.token()
+    region = client.get(token, "placement/region")
+    mac = client.get(token, "mac")
+    if not region or not mac:
+        raise IdentityError("imds_incomplete", f"IMDS at {client.base_url} gave no "
+                            f"{'region' if not region else 'MAC address'}")
+    base = f"network/interfaces/macs/{mac}/"
+    subnet_id = client.get(token, base + "subnet-id")
+    vpc_id = client.get(token, base + "vpc-id")
+    if not subnet_id or not vpc_id:
+        raise IdentityError("imds_incomplete", f"IMDS at {client.base_url} gave no subnet or VPC "
+                            f"for interface {mac}")
+    local_ipv4s = client.get(token, base + "local-ipv4s") or ""
+    ipv6s = client.get(token, base + "ipv6s") or ""
+    return Identity(
+        region=region, vpc_id=vpc_id, subnet_id=subnet_id,
+        instance_id=client.get(token, "instance-id"),
+        availability_zone=client.get(token, "placement/availability-zone"),
+        mac=mac, interface_id=client.get(token, base + "interface-id"),
+        local_ipv4s=tuple(local_ipv4s.split()), ipv6s=tuple(ipv6s.split()), source="imds")
+
+
+def resolve_identity(client: ImdsClient | None, region: str | None, vpc_id: str | None,
+                     subnet_id: str | None, instance_id: str | None = None) -> Identity:
+    """Identity from IMDS overlaid with config overrides; IMDS is skipped when config gives
+    region, VPC and subnet (hosts that are not EC2, tests).
+
+    ``client`` None means IMDS is disabled; then region, VPC and subnet must all come from config.
+    """
+    if region and vpc_id and subnet_id:
+        return Identity(region=region, vpc_id=vpc_id, subnet_id=subnet_id,
+                        instance_id=instance_id, source="config")
+    if client is None:
+        missing = [k for k, v in (("aws.region", region), ("identity.vpc_id", vpc_id),
+                                  ("identity.subnet_id", subnet_id)) if not v]
+        raise IdentityError("identity_incomplete", "IMDS is disabled and config lacks "
+                            + ", ".join(missing))
+    found = identity_from_imds(client)
+    overridden = any((region, vpc_id, subnet_id, instance_id))
+    return Identity(
+        region=region or found.region, vpc_id=vpc_id or found.vpc_id,
+        subnet_id=subnet_id or found.subnet_id, instance_id=instance_id or found.instance_id,
+        availability_zone=found.availability_zone, mac=found.mac,
+        interface_id=found.interface_id, local_ipv4s=found.local_ipv4s, ipv6s=found.ipv6s,
+        source="imds+config" if overridden else "imds")

@@ -1,0 +1,72 @@
+"""Config validation: the example loads, and every mistake names its key path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_config, parse_config, targets_for
+from agent.errors import ConfigError
+from agent.model import Expect
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "s3-route-agent.example.yaml"
+
+
+def test_example_config_loads():
+    config = load_config(EXAMPLE)
+    assert config.aws.region == "eu-west-1"
+    assert config.buckets == ("my-app-data",)
+    assert [t.name for t in config.targets] == ["regional", "legacy-global"]
+    assert config.inventory.ttl_seconds == 900
+    hosts = [t.host for t in targets_for(config, "eu-west-1")]
+    assert hosts == ["s3.eu-west-1.amazonaws.com", "my-app-data.s3.amazonaws.com"]
+
+
+def test_defaults_without_targets():
+    config = parse_config("buckets: [logs]\n")
+    targets = targets_for(config, "eu-west-1")
+    assert [t.host for t in targets] == [
+        "s3.eu-west-1.amazonaws.com", "s3.amazonaws.com",
+        "logs.s3.eu-west-1.amazonaws.com", "logs.s3.amazonaws.com"]
+    assert all(t.expect is Expect.PRIVATE for t in targets)
+    assert targets[2].bucket == "logs"
+
+
+def test_empty_file_is_all_defaults():
+    config = parse_config("")
+    assert config.dns.port == 53 and config.targets == ()
+
+
+BAD = [
+    ("aws:\n  region: eu-west-1\n  regoin: x\n", "aws.regoin (line 3): unknown key"),
+    ("dns:\n  port: fifty\n", "dns.port (line 2): must be a whole number"),
+    ("dns:\n  port: 70000\n", "dns.port (line 2): must be at most 65535"),
+    ("aws:\n  region: mars-north-1\n", "aws.region (line 2): unknown AWS region 'mars-north-1'"),
+    ("aws:\n  region: Europe\n", "is not an AWS region name"),
+    ("targets:\n  - name: a\n    host: s3.amazonaws.com\n    expect: privat\n",
+     "targets[0].expect (line 4): must be one of gateway, interface, private, public, any"),
+    ("targets:\n  - host: s3.amazonaws.com\n", "targets[0].name"),
+    ("targets:\n  - {name: a, host: 'bad host'}\n", "is not a hostname"),
+    ("targets:\n  - {name: a, host: x.com}\n  - {name: a, host: y.com}\n", "duplicate name(s) a"),
+    ("transfer:\n  enabled: yes please\n", "transfer.enabled (line 2): must be a boolean"),
+    ("buckets: logs\n", "buckets (line 1): must be a list"),
+    ("- a\n- b\n", "must be a mapping"),
+    ("aws: {region: [\n", "malformed YAML"),
+    ("imds:\n  token_ttl_seconds: 99999\n", "must be at most 21600"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD, ids=[b[1][:40] for b in BAD])
+def test_bad_config_names_key_and_line(text, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "cfg.yaml")
+    assert message in info.value.message
+    assert "\n" not in info.value.message
+    assert info.value.message.startswith("cfg.yaml")
+
+
+def test_missing_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert "cannot read config" in info.value.message
