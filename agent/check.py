@@ -56,13 +56,20 @@ class CheckResult:
     errors: tuple[str, ...] = field(default=())
 
 
+# Address space a VPC's ENIs live in (VPC user guide, "VPC CIDR blocks": RFC 1918 and the
+# shared 100.64.0.0/10 range; IPv6 unique local addresses). Python's ``is_private`` also counts
+# documentation ranges, which are S3 stand-ins in the local world, so it is not used here.
+_VPC_SPACE = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
+
+
 def private_addresses(answers: Iterable[DnsAnswer]) -> tuple[str, ...]:
-    """Resolved addresses in private space: the ones that may be endpoint ENIs."""
+    """Resolved addresses in VPC private space: the ones that may be endpoint ENIs."""
     found: set[str] = set()
     for answer in answers:
         for addr in answer.addresses:
             ip = ipaddress.ip_address(addr.ip)
-            if ip.is_private and not ip.is_loopback:
+            if any(ip.version == net.version and ip in net for net in _VPC_SPACE):
                 found.add(addr.ip)
     return tuple(sorted(found))
 

@@ -67,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the agent against the built-in local environment")
     demo.add_argument("--format", choices=["json", "text"], default="text")
     demo.set_defaults(handler=_cmd_demo)
+
+    presign = sub.add_parser("presign", help="audit presigned URLs made on this host: host form, "
+                             "signature, path (exit = status)")
+    presign.add_argument("--config", "-c", required=True, help="YAML config file")
+    presign.add_argument("--bucket", required=True)
+    presign.add_argument("--key", required=True)
+    presign.add_argument("--region", help="the bucket's region (default: this host's region)")
+    presign_via = presign.add_mutually_exclusive_group()
+    presign_via.add_argument("--endpoint-url", help="endpoint URL the application passes to boto3")
+    presign_via.add_argument("--vpce-id", help="S3 interface endpoint the URLs should use")
+    presign.add_argument("--format", choices=["json", "text"], default="text")
+    presign.set_defaults(handler=_cmd_presign)
     return parser
 
 
@@ -89,6 +101,23 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if result.status is not Status.OK:
         print(f"{PROG}: {result.report['summary']}", file=sys.stderr)
     return int(result.status)
+
+
+def _cmd_presign(args: argparse.Namespace) -> int:
+    from agent.config import load_config
+    from agent.presign import render_presign_text, run_presign_audit
+    from agent.report import render_json
+    from agent.wiring import build_check_deps
+
+    config = load_config(args.config)
+    audit = run_presign_audit(config, build_check_deps(config), args.bucket, args.key,
+                              region=args.region, endpoint_url=args.endpoint_url,
+                              vpce_id=args.vpce_id)
+    print(render_json(audit.report) if args.format == "json"
+          else render_presign_text(audit.report))
+    if audit.status is not Status.OK:
+        print(f"{PROG}: {audit.report['summary']}", file=sys.stderr)
+    return int(audit.status)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -97,6 +97,68 @@ class InventoryConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    """``run`` settings: the cycle schedule and per-step timeouts (issue 5 section 1)."""
+
+    interval_seconds: float = 300.0
+    jitter_seconds: float = 60.0       # stable per-host phase in [0, jitter) spreads the fleet
+    step_timeout_seconds: float = 30.0  # identity, each DNS name, S3 ranges
+    cycle_timeout_seconds: float = 120.0
+    stop_timeout_seconds: float = 8.0   # SIGTERM: give up the current step after this (< 10 s)
+
+
+@dataclass(frozen=True)
+class FileOutput:
+    """JSON Lines file sink: one report per line, rotated by size."""
+
+    path: str | None = None
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 5
+
+
+@dataclass(frozen=True)
+class CloudWatchLogsOutput:
+    """CloudWatch Logs sink (PutLogEvents) with an on-disk spool."""
+
+    enabled: bool = False
+    log_group: str = "/s3-route-agent/reports"
+    log_stream: str | None = None      # default: the instance id, else the host name
+    create: bool = True
+    spool_dir: str | None = None       # default: STATE_DIR/spool/cloudwatch-logs
+    spool_max_bytes: int = 50 * 1024 * 1024
+    retry_max_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class EmfOutput:
+    """CloudWatch embedded metric format lines (to a file the CloudWatch agent ships, or stdout)."""
+
+    enabled: bool = False
+    path: str | None = None            # None: stdout
+    namespace: str = "S3RouteAgent"
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 2
+
+
+@dataclass(frozen=True)
+class PrometheusOutput:
+    """node_exporter textfile collector sink."""
+
+    path: str | None = None            # e.g. /var/lib/node_exporter/textfile_collector/s3_route_agent.prom
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """Where reports go; every enabled sink receives every report."""
+
+    stdout: bool = False
+    file: FileOutput = field(default_factory=FileOutput)
+    cloudwatch_logs: CloudWatchLogsOutput = field(default_factory=CloudWatchLogsOutput)
+    emf: EmfOutput = field(default_factory=EmfOutput)
+    prometheus: PrometheusOutput = field(default_factory=PrometheusOutput)
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     """A configured target before templates are filled in."""
 
@@ -120,6 +182,8 @@ class AgentConfig:
     default_expect: Expect = Expect.PRIVATE
     transfer: TransferConfig = field(default_factory=TransferConfig)
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
     state_dir: str = DEFAULT_STATE_DIR
     source: str | None = None
 
@@ -334,6 +398,29 @@ _SCHEMA = _Map({
         "timeout_seconds": _Scalar(float, **_POSITIVE),
     }),
     "inventory": _Map({"ttl_seconds": _Scalar(float, minimum=0)}),
+    "daemon": _Map({
+        "interval_seconds": _Scalar(float, **_POSITIVE),
+        "jitter_seconds": _Scalar(float, minimum=0),
+        "step_timeout_seconds": _Scalar(float, **_POSITIVE),
+        "cycle_timeout_seconds": _Scalar(float, **_POSITIVE),
+        "stop_timeout_seconds": _Scalar(float, **_POSITIVE, check=lambda v: (
+            "must be below 10 (systemd waits; the issue allows 10 s)" if v >= 10 else None)),
+    }),
+    "outputs": _Map({
+        "stdout": _Scalar(bool),
+        "file": _Map({"path": _Scalar(str, nullable=True), "max_bytes": _Scalar(int, minimum=4096),
+                      "backups": _Scalar(int, minimum=1)}),
+        "cloudwatch_logs": _Map({
+            "enabled": _Scalar(bool), "log_group": _Scalar(str),
+            "log_stream": _Scalar(str, nullable=True), "create": _Scalar(bool),
+            "spool_dir": _Scalar(str, nullable=True),
+            "spool_max_bytes": _Scalar(int, minimum=4096),
+            "retry_max_seconds": _Scalar(float, **_POSITIVE)}),
+        "emf": _Map({"enabled": _Scalar(bool), "path": _Scalar(str, nullable=True),
+                     "namespace": _Scalar(str), "max_bytes": _Scalar(int, minimum=4096),
+                     "backups": _Scalar(int, minimum=1)}),
+        "prometheus": _Map({"path": _Scalar(str, nullable=True)}),
+    }),
     "state_dir": _Scalar(str),
 })
 
@@ -401,6 +488,17 @@ def _build(raw: dict[str, Any], source: str) -> AgentConfig:
         default_expect=Expect(raw.get("default_expect", Expect.PRIVATE.value)),
         transfer=section("transfer", TransferConfig),
         inventory=section("inventory", InventoryConfig),
+        daemon=section("daemon", DaemonConfig),
+        outputs=_outputs(raw.get("outputs") or {}),
         state_dir=raw.get("state_dir", DEFAULT_STATE_DIR),
         source=source,
     )
+
+
+def _outputs(raw: dict[str, Any]) -> OutputsConfig:
+    """The ``outputs`` section (nested sink sections) as an OutputsConfig."""
+    return OutputsConfig(stdout=bool(raw.get("stdout", False)),
+                         file=FileOutput(**(raw.get("file") or {})),
+                         cloudwatch_logs=CloudWatchLogsOutput(**(raw.get("cloudwatch_logs") or {})),
+                         emf=EmfOutput(**(raw.get("emf") or {})),
+                         prometheus=PrometheusOutput(**(raw.get("prometheus") or {})))

@@ -1,0 +1,32 @@
+"""stdout sink: one JSON report per line (journald records it under the unit)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import IO, Any
+
+from agent.report import render_json
+from agent.sinks.base import Sink
+
+logger = logging.getLogger(__name__)
+
+
+class StdoutSink(Sink):
+    """Writes each report as one JSON line to stdout (or the given stream)."""
+
+    name = "stdout"
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        """Write to ``stream``; default the process's stdout at emit time."""
+        self._stream = stream
+
+    def emit(self, report: dict[str, Any]) -> None:
+        """Print one line and flush, so a pipe reader sees it at once."""
+        stream = self._stream or sys.stdout
+        stream.write(render_json(report) + "\n")
+        stream.flush()
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        (self._stream or sys.stdout).flush()

@@ -1,0 +1,91 @@
+"""Shared fixtures. Every test runs with fake AWS credentials and no instance-metadata lookups;
+the moto server and the seeded world are started once per session on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from agent.aws import make_ec2_client
+from agent.localenv import world as local_world
+from agent.localenv.world import HubIds, MotoServer, WorldIds
+
+# ---------------------------------------------------------------------------------------------
+# AWS: fake credentials, local moto server, the seeded world (agent.localenv.world)
+
+# Variables that would send a client elsewhere or hand it other credentials.
+_AWS_ENV_UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+                  "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_S3",
+                  "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                  "AWS_EC2_METADATA_SERVICE_ENDPOINT", "MOTO_ACCOUNT_ID")
+
+
+@pytest.fixture(autouse=True)
+def aws_fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fake credentials, region eu-west-1, no IMDS and no shared config files, for every test."""
+    home = tmp_path_factory.mktemp("aws-env")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "no-such-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-such-credentials"))
+    monkeypatch.setenv("BOTO_CONFIG", str(home / "no-such-boto-config"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    for name in _AWS_ENV_UNSET:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """A moto server on 127.0.0.1 (in this process, so moto_patches can reach its state)."""
+    server = local_world.start_moto_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def world(moto_server: MotoServer) -> WorldIds:
+    """The shared world in moto's default account. Read-only: tests that change it use
+    ``isolated_world`` instead."""
+    return local_world.seed_world(moto_server.endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def hub(moto_server: MotoServer, world: WorldIds) -> HubIds:
+    """A hub VPC in the default account with S3 (10.1.2.60) and EC2 interface endpoints; the
+    shared world's routes are not changed."""
+    return local_world.seed_hub_vpc(moto_server.endpoint_url)
+
+
+_ACCOUNTS = itertools.count(1)
+
+
+@pytest.fixture
+def isolated_world(moto_server: MotoServer) -> Callable[..., WorldIds]:
+    """Factory: seed a fresh world in a new moto account (``isolated_world(private_dns=True)``);
+    reach it with ``ec2_for(ids)``."""
+    def _seed(private_dns: bool = False) -> WorldIds:
+        account = f"{200000000000 + next(_ACCOUNTS)}"
+        return local_world.seed_world(moto_server.endpoint_url, private_dns=private_dns,
+                                      account_id=account)
+    return _seed
+
+
+@pytest.fixture
+def ec2_for(moto_server: MotoServer) -> Callable[[WorldIds], Any]:
+    """Factory: the agent's EC2 client (make_ec2_client) pointed at a world's moto account."""
+    def _client(ids: WorldIds) -> Any:
+        client = make_ec2_client(ids.region, moto_server.endpoint_url)
+        return local_world.use_moto_account(client, ids.account_id)
+    return _client
+
+
+@pytest.fixture
+def ec2_client(moto_server: MotoServer) -> Any:
+    """The agent's EC2 client for eu-west-1, pointed at the local moto server."""
+    return make_ec2_client(local_world.REGION, moto_server.endpoint_url)
