@@ -136,6 +136,15 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
     facts = Facts(identity=identity, inventory=inventory, s3_ranges=ranges,
                   problems=tuple(problems), stale=stale)
     verdicts = evaluate(targets, answers, facts)
+    # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
+    from agent.live import apply_live
+    live = apply_live(config, verdicts, facts)
+    verdicts = live.verdicts
+    if live.refresh_inventory and deps.cache_for is not None:
+        # Evidence contradicted the facts: the next run fetches the inventory again.
+        deps.cache_for(identity).path.unlink(missing_ok=True)
+        errors.append("live evidence contradicts the EC2 facts: the inventory cache was "
+                      "dropped, the next run fetches it again")
     status = overall_status(verdicts, problems)
     if errors and status is Status.OK:
         status = Status.WARNING

@@ -15,7 +15,7 @@ from typing import Callable, NoReturn, Sequence
 
 from agent import __version__
 from agent.errors import AgentError
-from agent.model import Status
+from agent.model import Expect, Status
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
     root = logging.getLogger()
+    # Redact on the handler: handler filters also see records propagated from botocore/urllib3.
+    from agent.redact import install as install_redaction
+    install_redaction(handler)
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug"):
@@ -68,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=["json", "text"], default="text")
     demo.set_defaults(handler=_cmd_demo)
 
+    run = sub.add_parser("run", help="run as a service: one check per interval, reports to the "
+                         "configured sinks, systemd notify and watchdog (exit 78 on a bad config)")
+    run.add_argument("--config", "-c", required=True, help="YAML config file")
+    run.add_argument("--max-cycles", type=int, default=None,
+                     help="stop (exit 0) after this many cycles (tests, benchmarks)")
+    run.set_defaults(handler=_cmd_run)
+
     presign = sub.add_parser("presign", help="audit presigned URLs made on this host: host form, "
                              "signature, path (exit = status)")
     presign.add_argument("--config", "-c", required=True, help="YAML config file")
@@ -79,6 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
     presign_via.add_argument("--vpce-id", help="S3 interface endpoint the URLs should use")
     presign.add_argument("--format", choices=["json", "text"], default="text")
     presign.set_defaults(handler=_cmd_presign)
+
+    explain = sub.add_parser("explain", help="walk through one hostname's path: identity, routes, "
+                             "endpoints, DNS, verdict and what to change (exit = status)")
+    explain.add_argument("host")
+    explain.add_argument("--config", "-c", required=True, help="YAML config file")
+    explain.add_argument("--expect", choices=[e.value for e in Expect],
+                         help="expected path (default: the config's default_expect)")
+    explain.add_argument("--bucket", help="bucket the name serves (default: from the name)")
+    explain.add_argument("--format", choices=["json", "text"], default="text")
+    explain.set_defaults(handler=_cmd_explain)
+
+    oracle = sub.add_parser("oracle-policy", help="print the path-oracle bucket policy for a "
+                            "dedicated canary bucket")
+    oracle.add_argument("--bucket", required=True)
+    oracle.add_argument("--vpce", required=True, action="append",
+                        help="VPC endpoint id (repeat for several endpoints)")
+    oracle.add_argument("--prefix", default="oracle/")
+    oracle.add_argument("--principal", help="optional IAM principal ARN granted the reads")
+    oracle.set_defaults(handler=_cmd_oracle_policy)
     return parser
 
 
@@ -97,7 +126,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     result = run_check(config, build_check_deps(config), force_refresh=args.refresh)
-    print(render_json(result.report) if args.format == "json" else render_text(result.report))
+    if args.format == "json":
+        print(render_json(result.report))
+    else:
+        from agent.sinks.nagios import with_perfdata
+        print(with_perfdata(render_text(result.report), result.report))
     if result.status is not Status.OK:
         print(f"{PROG}: {result.report['summary']}", file=sys.stderr)
     return int(result.status)
@@ -118,6 +151,46 @@ def _cmd_presign(args: argparse.Namespace) -> int:
     if audit.status is not Status.OK:
         print(f"{PROG}: {audit.report['summary']}", file=sys.stderr)
     return int(audit.status)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from agent.aws import make_client
+    from agent.bucket_facts import BucketFacts, collect_bucket_facts
+    from agent.config import load_config
+    from agent.explain import explain_host, render_explanation
+    from agent.report import render_json
+    from agent.wiring import build_check_deps
+
+    config = load_config(args.config)
+
+    def bucket_facts(bucket: str, region: str) -> BucketFacts:
+        return collect_bucket_facts(make_client(
+            "s3", region, config.aws.endpoint_url,
+            connect_timeout=config.aws.connect_timeout_seconds,
+            read_timeout=config.aws.read_timeout_seconds,
+            max_attempts=config.aws.max_attempts), bucket)
+
+    explanation = explain_host(config, build_check_deps(config), args.host,
+                               Expect(args.expect) if args.expect else None, args.bucket,
+                               bucket_facts)
+    print(render_json(explanation.to_dict()) if args.format == "json"
+          else render_explanation(explanation))
+    return int(explanation.status)
+
+
+def _cmd_oracle_policy(args: argparse.Namespace) -> int:
+    from agent.oracle import render_oracle_policy
+    try:
+        print(render_oracle_policy(args.bucket, args.vpce, args.prefix, args.principal))
+    except ValueError as exc:
+        print(f"{PROG}: UNKNOWN: {exc}", file=sys.stderr)
+        return int(Status.UNKNOWN)
+    return int(Status.OK)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from agent.daemon import run_daemon
+    return run_daemon(args.config, max_cycles=args.max_cycles)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -90,6 +90,37 @@ class TransferConfig:
 
 
 @dataclass(frozen=True)
+class ProbeConfig:
+    """Packet probes (scapy, extra ``probe``): SYN traceroute and a sniffer during the transfer."""
+
+    enabled: bool = False
+    port: int = 443
+    max_hops: int = 8
+    timeout_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Proxies as botocore's ``Config(proxies=...)`` gives them; when set, they replace the
+    environment's HTTP(S)_PROXY and NO_PROXY is not consulted (botocore.endpoint)."""
+
+    http: str | None = None
+    https: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowLogsConfig:
+    """Flow-log corroboration (issue 4 section 6, opt-in): where the flow logs are, query bounds."""
+
+    enabled: bool = False
+    log_group: str | None = None
+    log_format: str | None = None     # None: agent.flowlogs.DEFAULT_LOG_FORMAT
+    margin_seconds: int = 120
+    limit: int = 50
+    max_wait_seconds: int = 1800
+
+
+@dataclass(frozen=True)
 class InventoryConfig:
     """EC2 inventory cache settings."""
 
@@ -181,9 +212,12 @@ class AgentConfig:
     targets: tuple[TargetSpec, ...] = ()
     default_expect: Expect = Expect.PRIVATE
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    proxies: ProxyConfig = field(default_factory=ProxyConfig)
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    flow_logs: FlowLogsConfig = field(default_factory=FlowLogsConfig)
     state_dir: str = DEFAULT_STATE_DIR
     source: str | None = None
 
@@ -397,7 +431,23 @@ _SCHEMA = _Map({
         "size_bytes": _Scalar(int, minimum=1),
         "timeout_seconds": _Scalar(float, **_POSITIVE),
     }),
+    "probe": _Map({
+        "enabled": _Scalar(bool),
+        "port": _Scalar(int, minimum=1, check=lambda v: "must be at most 65535" if v > 65535 else None),
+        "max_hops": _Scalar(int, minimum=1, check=lambda v: "must be at most 30" if v > 30 else None),
+        "timeout_seconds": _Scalar(float, **_POSITIVE),
+    }),
+    "proxies": _Map({
+        "http": _Scalar(str, nullable=True),
+        "https": _Scalar(str, nullable=True),
+    }),
     "inventory": _Map({"ttl_seconds": _Scalar(float, minimum=0)}),
+    "flow_logs": _Map({
+        "enabled": _Scalar(bool), "log_group": _Scalar(str, nullable=True),
+        "log_format": _Scalar(str, nullable=True), "margin_seconds": _Scalar(int, minimum=0),
+        "limit": _Scalar(int, minimum=1, check=lambda v: "must be at most 10000" if v > 10000
+                         else None),
+        "max_wait_seconds": _Scalar(int, minimum=60)}),
     "daemon": _Map({
         "interval_seconds": _Scalar(float, **_POSITIVE),
         "jitter_seconds": _Scalar(float, minimum=0),
@@ -487,8 +537,11 @@ def _build(raw: dict[str, Any], source: str) -> AgentConfig:
         targets=targets,
         default_expect=Expect(raw.get("default_expect", Expect.PRIVATE.value)),
         transfer=section("transfer", TransferConfig),
+        probe=section("probe", ProbeConfig),
+        proxies=section("proxies", ProxyConfig),
         inventory=section("inventory", InventoryConfig),
         daemon=section("daemon", DaemonConfig),
+        flow_logs=section("flow_logs", FlowLogsConfig),
         outputs=_outputs(raw.get("outputs") or {}),
         state_dir=raw.get("state_dir", DEFAULT_STATE_DIR),
         source=source,

@@ -409,3 +409,5 @@ class Facts:
     s3_ranges: tuple[S3Range, ...] = ()
     problems: tuple[str, ...] = ()   # facts that are missing, one line each ("EC2: access denied ...")
     stale: str | None = None         # why the inventory is stale, when it is
+    # (bucket, region) from GetBucketLocation, for buckets whose region was asked (issue 4 §2)
+    bucket_regions: tuple[tuple[str, str], ...] = ()

@@ -120,6 +120,52 @@ def render_text(report: dict[str, Any]) -> str:
             for addr in t["addresses"]:
                 for sentence in addr["evidence"]:
                     lines.append(f"  - {sentence}")
+            lines.extend(_live_lines(t))
             for error in t["errors"]:
                 lines.append(f"  ! {error}")
     return "\n".join(lines)
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _live_lines(target: dict[str, Any]) -> list[str]:
+    """Text lines for a target's live evidence: proxy, transfer steps, traceroute, sniffer."""
+    lines: list[str] = []
+    proxy = target.get("proxy")
+    if proxy and proxy.get("proxy_url"):
+        own = proxy.get("proxy_path") or {}
+        lines.append(f"  proxy: {proxy['proxy_url']} ({proxy['source']}), proxy address "
+                     f"{own.get('address') or '?'} takes {own.get('path') or '?'}")
+    transfer = target.get("transfer")
+    if transfer:
+        lines.append(f"  transfer: {transfer['outcome']}: {transfer.get('message') or ''}")
+        for step in transfer.get("steps") or []:
+            lines.append(
+                f"    {step['step']:<7} {step.get('http_status') or '-':>3} "
+                f"peer {step.get('peer_address') or '-'}  dns {_ms(step.get('dns_ms'))} "
+                f"tcp {_ms(step.get('connect_ms'))} tls {_ms(step.get('tls_ms'))} "
+                f"ttfb {_ms(step.get('first_byte_ms'))} total {_ms(step.get('total_ms'))} ms"
+                + (f"  {step['throughput_mbps']:.1f} Mbit/s" if step.get("throughput_mbps") else "")
+                + (f"  id {step['request_id']}" if step.get("request_id") else "")
+                + (f"  {step['error_code']}" if step.get("error_code") else ""))
+    probe = target.get("probe") or {}
+    trace = probe.get("traceroute")
+    if trace:
+        if trace.get("skipped"):
+            lines.append(f"  traceroute: skipped: {trace.get('reason')}")
+        else:
+            hops = ", ".join(f"{h['ttl']}:{h.get('address') or '*'}"
+                             + (f"({h['kind']})" if h.get("kind") not in (None, "silent") else "")
+                             for h in trace.get("hops", []))
+            lines.append(f"  traceroute tcp/{trace['port']} to {trace['destination']}: {hops}")
+    sniff = probe.get("sniffer")
+    if sniff:
+        if sniff.get("skipped"):
+            lines.append(f"  sniffer: skipped: {sniff.get('reason')}")
+        else:
+            syns = ", ".join(f"{s['dst']}:{s['dport']} on {s.get('iface')}"
+                             for s in sniff.get("syns", []))
+            lines.append(f"  sniffer: SYN {syns or 'none seen'}")
+    return lines

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from agent.hostnames import parse_s3_host
+from agent.forms import form_ruling
 from agent.model import (AddressVerdict, DnsAnswer, Expect, Facts, Inventory, NetworkInterface,
                          Path, Route, RouteMatch, RouteOrigin, RouteTargetKind, S3Range, Status,
                          Target, TargetVerdict)
@@ -214,6 +215,13 @@ def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex) -> AddressVerd
     if eni is not None and eni.endpoint_id:
         in_vpc = eni.vpc_id == inventory.vpc_id
         endpoint = inventory.endpoint(eni.endpoint_id)
+        if endpoint is None and in_vpc:
+            # The inventory lists this VPC's S3 endpoints only: an ENI of another endpoint of
+            # this VPC (EC2, STS, ...) does not serve S3.
+            evidence.append(f"{ip} belongs to {eni.endpoint_id}, an endpoint of this VPC that is "
+                            "not an S3 endpoint: S3 requests sent there fail.")
+            return AddressVerdict(evidence=tuple(evidence), path=Path.UNKNOWN,
+                                  endpoint_id=eni.endpoint_id, endpoint_in_vpc=True, **common)
         if endpoint is not None and not endpoint.is_available:
             evidence.append(f"{ip} belongs to interface endpoint {endpoint.id}, whose state is "
                             f"{endpoint.state}: it carries no traffic.")
@@ -353,6 +361,13 @@ def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
     if facts.stale:
         evidence.append(f"EC2 facts are stale: {facts.stale}.")
     reason = _reason(target, path, status, verdicts, facts)
+    # What the hostname's form adds: acceleration, MRAP, dual-stack, private DNS modes, a bucket
+    # in another region (agent/forms.py documents each rule and its AWS source).
+    ruling = form_ruling(target, answer, verdicts, path, facts)
+    evidence.extend(ruling.notes)
+    if ruling.status is not None:
+        status = Status.worst([status, ruling.status])
+        reason = ruling.reason or reason
     return TargetVerdict(target=target, path=path, status=status, reason=reason,
                          addresses=verdicts, dns=answer, evidence=tuple(evidence),
                          errors=tuple(facts.problems) if status is Status.UNKNOWN else ())

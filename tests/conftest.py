@@ -48,21 +48,25 @@ def moto_server() -> Iterator[MotoServer]:
     server.stop()
 
 
+# The shared world lives in its own moto account: every ThreadedMotoServer of the process
+# shares moto's state, and worlds other code seeds into the default account (the CLI's local
+# environment, for one) repeat the same addresses.
+SHARED_WORLD_ACCOUNT = "200000000000"
+_ACCOUNTS = itertools.count(1)
+
+
 @pytest.fixture(scope="session")
 def world(moto_server: MotoServer) -> WorldIds:
-    """The shared world in moto's default account. Read-only: tests that change it use
-    ``isolated_world`` instead."""
-    return local_world.seed_world(moto_server.endpoint_url)
+    """The shared world, in moto account SHARED_WORLD_ACCOUNT. Read-only: tests that change it
+    use ``isolated_world`` instead. Reach it with ``ec2_client`` or ``ec2_for(world)``."""
+    return local_world.seed_world(moto_server.endpoint_url, account_id=SHARED_WORLD_ACCOUNT)
 
 
 @pytest.fixture(scope="session")
 def hub(moto_server: MotoServer, world: WorldIds) -> HubIds:
-    """A hub VPC in the default account with S3 (10.1.2.60) and EC2 interface endpoints; the
-    shared world's routes are not changed."""
-    return local_world.seed_hub_vpc(moto_server.endpoint_url)
-
-
-_ACCOUNTS = itertools.count(1)
+    """A hub VPC in the shared world's account with S3 (10.1.2.60) and EC2 interface
+    endpoints; the shared world's routes are not changed."""
+    return local_world.seed_hub_vpc(moto_server.endpoint_url, account_id=world.account_id)
 
 
 @pytest.fixture
@@ -77,15 +81,16 @@ def isolated_world(moto_server: MotoServer) -> Callable[..., WorldIds]:
 
 
 @pytest.fixture
-def ec2_for(moto_server: MotoServer) -> Callable[[WorldIds], Any]:
-    """Factory: the agent's EC2 client (make_ec2_client) pointed at a world's moto account."""
-    def _client(ids: WorldIds) -> Any:
-        client = make_ec2_client(ids.region, moto_server.endpoint_url)
+def ec2_for(moto_server: MotoServer) -> Callable[..., Any]:
+    """Factory: the agent's EC2 client (make_ec2_client) pointed at a world's moto account
+    (``ec2_for(ids)``, or ``ec2_for(ids, "us-east-1")`` for another region)."""
+    def _client(ids: WorldIds, region: str | None = None) -> Any:
+        client = make_ec2_client(region or ids.region, moto_server.endpoint_url)
         return local_world.use_moto_account(client, ids.account_id)
     return _client
 
 
 @pytest.fixture
-def ec2_client(moto_server: MotoServer) -> Any:
-    """The agent's EC2 client for eu-west-1, pointed at the local moto server."""
-    return make_ec2_client(local_world.REGION, moto_server.endpoint_url)
+def ec2_client(world: WorldIds, ec2_for: Callable[..., Any]) -> Any:
+    """The agent's EC2 client for eu-west-1, pointed at the shared world's moto account."""
+    return ec2_for(world)

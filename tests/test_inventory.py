@@ -91,7 +91,7 @@ def test_public_subnet_routes_to_internet_gateway(world: WorldIds, ec2_client: A
                                                         RouteTargetKind.INTERNET_GATEWAY)
 
 
-def test_unknown_vpc_has_no_route_table(moto_server: MotoServer, ec2_client: Any) -> None:
+def test_unknown_vpc_has_no_route_table(ec2_client: Any) -> None:
     counts = count_calls(ec2_client)
     inventory = collect_inventory(ec2_client, REGION, "vpc-0000000000000dead",
                                   "subnet-0000000000000dead")
@@ -155,8 +155,8 @@ def test_s3_prefix_list_has_the_patched_cidrs(world: WorldIds, ec2_client: Any) 
     assert len(inventory.prefix_lists) == 1
 
 
-def test_us_east_1_prefix_list_differs(world: WorldIds, moto_server: MotoServer) -> None:
-    ec2 = make_ec2_client("us-east-1", moto_server.endpoint_url)
+def test_us_east_1_prefix_list_differs(world: WorldIds, ec2_for: Callable[..., Any]) -> None:
+    ec2 = ec2_for(world, "us-east-1")
     inventory = collect_inventory(ec2, "us-east-1", "vpc-0000000000000dead", "subnet-1")
     assert inventory.s3_prefix_list_id == world.us_east_1_s3_prefix_list_id
     assert inventory.prefix_lists[0].cidrs == ("203.0.113.0/25",)
@@ -235,8 +235,8 @@ def test_address_of_a_non_endpoint_eni_is_kept(world: WorldIds, ec2_client: Any)
     inventory = collect(ec2_client, world, addresses=(world.instance_ip, "10.0.99.99"))
     host = next(i for i in inventory.interfaces if i.id == world.instance_eni_id)
     assert host.endpoint_id is None
-    assert host.addresses[0] == world.instance_ip
-    assert len(inventory.interfaces) == 2      # the endpoint ENI and the host's; 10.0.99.99: none
+    assert (host.addresses[0], host.interface_type) == (world.instance_ip, "interface")
+    assert not any("10.0.99.99" in i.addresses for i in inventory.interfaces)
 
 
 def test_endpoint_id_from_eni_description() -> None:

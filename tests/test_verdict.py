@@ -170,6 +170,15 @@ def test_path_for_address(inv, ip, path, endpoint):
     assert verdict.evidence
 
 
+def test_non_s3_endpoint_eni_in_this_vpc_is_not_an_s3_path():
+    ec2_eni = NetworkInterface("eni-ec2", VPC, "subnet-e", "vpc_endpoint",
+                               "VPC Endpoint Interface vpce-ec2", ("10.0.2.61",), "vpce-ec2")
+    inv = inventory(LOCAL, DEFAULT_NAT, interfaces=(IFACE_ENI, ec2_eni))
+    verdict = path_for_address("10.0.2.61", facts(inv), S3RangeIndex(RANGES))
+    assert verdict.path is Path.UNKNOWN
+    assert any("not an S3 endpoint" in e for e in verdict.evidence)
+
+
 def test_interface_in_other_vpc_is_flagged():
     inv = inventory(LOCAL, r("10.1.0.0/16", "tgw-1", K.TRANSIT_GATEWAY),
                     interfaces=(REMOTE_ENI,))

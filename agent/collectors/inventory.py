@@ -26,6 +26,7 @@ import re
 import time
 from typing import Any, Callable, Iterable, Mapping
 
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agent.errors import inventory_error_from
@@ -63,7 +64,8 @@ def s3_service_names(region: str) -> frozenset[str]:
 
     ``com.amazonaws.REGION.s3`` (gateway and interface endpoints), the multi-region access point
     service ``com.amazonaws.s3-global.accesspoint`` (S3 user guide, "Configuring a Multi-Region
-    Access Point ... AWS PrivateLink") and S3 Express One Zone's ``com.amazonaws.REGION.s3express``
+    Access Point for use with AWS PrivateLink") and S3 Express One Zone's
+    ``com.amazonaws.REGION.s3express``
     (S3 user guide, "Networking for directory buckets").
     """
     return frozenset({f"com.amazonaws.{region}.s3", "com.amazonaws.s3-global.accesspoint",
@@ -96,7 +98,7 @@ def collect_inventory(ec2: Any, region: str, vpc_id: str, subnet_id: str,
     s3_list = s3_lists[0] if s3_lists else None
     if s3_list is None:
         logger.warning("no managed prefix list named %s in %s", s3_prefix_list_name(region), region)
-    if len(s3_lists) > 1:
+    elif len(s3_lists) > 1:
         logger.warning("%d prefix lists named %s; using %s", len(s3_lists),
                        s3_prefix_list_name(region), s3_list.get("PrefixListId"))
 
@@ -142,7 +144,7 @@ def _pages(ec2: Any, operation: str, result_key: str, **params: Any) -> list[dic
 
     No MaxResults is sent, so a normal answer is one page and one call.
     """
-    method = getattr(ec2, _snake(operation))
+    method = getattr(ec2, xform_name(operation))
     items: list[dict[str, Any]] = []
     token: str | None = None
     seen: set[str] = set()
@@ -161,11 +163,6 @@ def _pages(ec2: Any, operation: str, result_key: str, **params: Any) -> list[dic
         seen.add(token)
     logger.warning("%s: stopped after %d pages", operation, _MAX_PAGES)
     return items
-
-
-def _snake(operation: str) -> str:
-    """boto3's method name for an API operation name (DescribeRouteTables -> describe_route_tables)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
 def _prefix_lists(ec2: Any, s3_list: Mapping[str, Any] | None,

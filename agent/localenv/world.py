@@ -392,8 +392,9 @@ def _patch_s3_prefix_list(endpoint_url: str, region: str, account_id: str) -> tu
 
 def _subnet(ec2: Any, vpc_id: str, cidr: str, name: str) -> str:
     """Create a subnet in the world's Availability Zone; returns its id."""
-    return ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=AVAILABILITY_ZONE,
-                             TagSpecifications=_name("subnet", name))["Subnet"]["SubnetId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=AVAILABILITY_ZONE,
+                               TagSpecifications=_name("subnet", name))["Subnet"]
+    return str(subnet["SubnetId"])
 
 
 def _main_route_table(ec2: Any, vpc_id: str) -> str:
@@ -401,7 +402,7 @@ def _main_route_table(ec2: Any, vpc_id: str) -> str:
     tables = ec2.describe_route_tables(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]},
         {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    return tables[0]["RouteTableId"]
+    return str(tables[0]["RouteTableId"])
 
 
 def _name(resource_type: str, name: str) -> list[dict[str, Any]]:

@@ -8,16 +8,21 @@ reading the old inode to its end, then opens the new name. ``copytruncate`` woul
 written between the copy and the truncate and is deliberately not used. Each line is one
 ``write(2)`` on an ``O_APPEND`` descriptor, followed by ``fsync``, so a reader never sees half a
 line and a crash never loses an acknowledged report. The bound on disk is
-``max_bytes * (backups + 1)`` (plus one line); only a reader more than ``backups`` rotations
-behind *and* not holding the file open can miss the oldest generation.
+``max_bytes * (backups + 1)`` (plus what ``min_rotate_interval`` lets a file grow by).
+
+A follower switches to the newest name once it has drained the old descriptor; if two rotations
+happened in between, it would skip the middle generation. Rotation therefore happens at most once
+per ``min_rotate_interval`` seconds (a file may grow past ``max_bytes`` meanwhile): a follower that
+polls more often than that — the CloudWatch agent polls every second or so — never misses a line.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agent.report import render_json
 from agent.sinks.base import Sink, fsync_dir
@@ -29,7 +34,8 @@ class RotatingLineWriter:
     """Appends whole lines to ``path`` with fsync; rotates by rename before a line would overflow."""
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int, backups: int,
-                 mode: int = 0o640) -> None:
+                 mode: int = 0o640, min_rotate_interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """Open (create) ``path`` for appending."""
         if backups < 1:
             raise ValueError("backups must be at least 1 (rotation without a backup drops lines)")
@@ -38,6 +44,8 @@ class RotatingLineWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = None
         self._size = 0
+        self.min_rotate_interval, self._clock = float(min_rotate_interval), clock
+        self._last_rotate: float | None = None
         self._open()
 
     def _open(self) -> None:
@@ -52,7 +60,9 @@ class RotatingLineWriter:
             self._open()
         # Rotate before the write so a line never straddles two files; an empty file is never
         # rotated (a single line larger than max_bytes still gets written, alone).
-        if self._size > 0 and self._size + len(data) > self.max_bytes:
+        if (self._size > 0 and self._size + len(data) > self.max_bytes
+                and (self._last_rotate is None
+                     or self._clock() - self._last_rotate >= self.min_rotate_interval)):
             self.rotate()
         assert self._fd is not None
         view = memoryview(data)
@@ -78,6 +88,7 @@ class RotatingLineWriter:
         if self.path.exists():
             os.rename(self.path, self.path.with_name(f"{self.path.name}.1"))
         self._open()
+        self._last_rotate = self._clock()
         fsync_dir(self.path.parent)
         logger.info("rotated %s", self.path)
 
@@ -95,9 +106,11 @@ class JsonLinesSink(Sink):
     name = "file"
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int = 10 * 1024 * 1024,
-                 backups: int = 5) -> None:
+                 backups: int = 5, min_rotate_interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """Append reports to ``path``, rotating at ``max_bytes`` and keeping ``backups`` old files."""
-        self._writer = RotatingLineWriter(path, max_bytes, backups)
+        self._writer = RotatingLineWriter(path, max_bytes, backups,
+                                          min_rotate_interval=min_rotate_interval, clock=clock)
 
     @property
     def path(self) -> Path:

@@ -1,0 +1,1 @@
+"""The network-namespace lab: a small VPC world where the agent's live evidence is real traffic."""

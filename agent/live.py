@@ -1,0 +1,143 @@
+"""Live evidence for a check run: proxies, the test transfer, packet probes, reconciliation.
+
+Called by :func:`agent.check.run_check` after the verdict engine. Each target's report entry gets
+``proxy``, ``transfer``, ``probe`` and ``reconcile`` sections; the target's path becomes
+``proxy`` when a normal boto3 client would send its traffic through one, and its status gets
+worse (never better) when the evidence contradicts the prediction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+from typing import Any, Mapping
+
+from agent.config import AgentConfig
+from agent.model import Facts, Path, Status, TargetVerdict
+from agent.proxy import ProxyDecision, decide_proxy, proxy_address
+from agent.reconcile import reconcile
+from agent.transfer import plan_transfer, run_transfer
+from agent.verdict import S3RangeIndex, path_for_address
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveOutcome:
+    """The verdicts with live evidence applied, and whether the inventory cache must go."""
+
+    verdicts: tuple[TargetVerdict, ...]
+    refresh_inventory: bool
+
+
+def _proxy_verdict(verdict: TargetVerdict, decision: ProxyDecision, facts: Facts,
+                   ranges: S3RangeIndex) -> tuple[TargetVerdict, str | None]:
+    """The target's verdict when its traffic goes through ``decision``'s proxy."""
+    address = proxy_address(decision)
+    if address is None and decision.proxy_host:
+        try:
+            address = socket.getaddrinfo(decision.proxy_host, decision.proxy_port,
+                                         type=socket.SOCK_STREAM)[0][4][0]
+        except OSError:
+            address = None
+    where = f"{decision.proxy_host}:{decision.proxy_port}"
+    origin = ("the config's proxies (botocore Config(proxies=...))" if decision.source == "config"
+              else "the environment (HTTPS_PROXY)")
+    evidence = [f"A boto3 client sends {verdict.target.host} through proxy {where} from {origin}"
+                f"; NO_PROXY does not exempt {decision.endpoint_url}: the S3 traffic takes the "
+                "proxy's path, whatever the host's own routes say."]
+    own: dict[str, Any] = {"address": address}
+    if address:
+        proxy_path = path_for_address(address, facts, ranges)
+        own.update(path=proxy_path.path.value, route=proxy_path.route.to_dict()
+                   if proxy_path.route else None)
+        evidence.append(f"The proxy address {address} itself takes path {proxy_path.path.value}"
+                        + (f" (route {proxy_path.route.route.destination} -> "
+                           f"{proxy_path.route.route.target_id})." if proxy_path.route else "."))
+    allowed = verdict.target.expect.allows(Path.PROXY)
+    status = Status.OK if allowed else Status.CRITICAL
+    reason = f"through proxy {where}" + ("" if allowed else
+                                         f"; expected {verdict.target.expect.value}")
+    extra = dict(verdict.extra)
+    extra["proxy"] = {**decision.to_dict(), "proxy_address": address, "proxy_path": own}
+    return dataclasses.replace(verdict, path=Path.PROXY, status=status, reason=reason,
+                               evidence=verdict.evidence + tuple(evidence), extra=extra), address
+
+
+def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: Facts,
+               environ: Mapping[str, str] | None = None) -> LiveOutcome:
+    """Proxies always (pure, cheap); transfer and probes when the config enables them."""
+    environ = os.environ if environ is None else environ
+    ranges = S3RangeIndex(facts.s3_ranges)
+    region = facts.identity.region if facts.identity else (config.aws.region or "us-east-1")
+    nat_addresses = tuple(a for n in (facts.inventory.nat_gateways if facts.inventory else ())
+                          for a in n.private_addresses)
+    config_proxies = {"http": config.proxies.http, "https": config.proxies.https}
+    out: list[TargetVerdict] = []
+    refresh = False
+    for verdict in verdicts:
+        plan, why_not = plan_transfer(verdict.target, region, config.transfer.bucket)
+        endpoint_url = plan.endpoint_url if plan else f"https://{verdict.target.host}"
+        decision = decide_proxy(endpoint_url, environ, config_proxies)
+        proxy_ip: str | None = None
+        if decision.proxied:
+            verdict, proxy_ip = _proxy_verdict(verdict, decision, facts, ranges)
+        elif decision.bypassed_by:
+            extra = dict(verdict.extra)
+            extra["proxy"] = decision.to_dict()
+            verdict = dataclasses.replace(verdict, extra=extra, evidence=verdict.evidence + (
+                f"NO_PROXY entry {decision.bypassed_by!r} exempts {endpoint_url} from the "
+                "proxy: the traffic goes direct.",))
+        if not (config.transfer.enabled or config.probe.enabled):
+            out.append(verdict)
+            continue
+        if verdict.path in (Path.UNRESOLVED, Path.UNKNOWN):
+            out.append(verdict)
+            continue
+        transfer: dict[str, Any] | None = None
+        probe: dict[str, Any] | None = None
+        sniffer = None
+        if config.probe.enabled:
+            from agent.probe import SynSniffer
+            sniffer = SynSniffer().start()
+        if config.transfer.enabled:
+            if plan is None:
+                transfer = {"outcome": "skipped", "ok": False, "message": why_not,
+                            "peer_address": None, "steps": []}
+            else:
+                transfer = run_transfer(plan, prefix=config.transfer.prefix,
+                                        size_bytes=config.transfer.size_bytes,
+                                        timeout=config.transfer.timeout_seconds).to_dict()
+        if config.probe.enabled:
+            from agent.probe import syn_traceroute
+            sniffed = sniffer.stop() if sniffer else None
+            if sniffed and not sniffed.get("skipped") and not config.transfer.enabled:
+                sniffed = {"skipped": True, "reason": "no transfer to watch (transfer.enabled "
+                                                      "is false)"}
+            peer = (transfer or {}).get("peer_address")
+            first_ip = verdict.addresses[0].ip if verdict.addresses else None
+            destination = proxy_ip or peer or first_ip
+            port = decision.proxy_port if proxy_ip else config.probe.port
+            trace = (syn_traceroute(destination, int(port or 443), config.probe.max_hops,
+                                    config.probe.timeout_seconds, nat_addresses)
+                     if destination else {"skipped": True, "reason": "no address to trace"})
+            probe = {"traceroute": trace, "sniffer": sniffed}
+        first_route = (verdict.addresses[0].route.route.target_id
+                       if verdict.addresses and verdict.addresses[0].route else None)
+        result = reconcile(path=verdict.path, addresses=[a.ip for a in verdict.addresses],
+                           route_target=first_route, transfer=transfer, probe=probe,
+                           nat_addresses=nat_addresses, proxy_address=proxy_ip)
+        status = Status.worst([verdict.status, result.status])
+        reason = verdict.reason
+        if result.contradictions:
+            reason = f"{reason}; evidence contradicts the prediction"
+        elif transfer and transfer.get("outcome") not in ("ok", "skipped", None):
+            reason = f"{reason}; transfer {transfer['outcome']}"
+        extra = dict(verdict.extra)
+        extra.update({"transfer": transfer, "probe": probe, "reconcile": result.to_dict()})
+        refresh = refresh or result.refresh_inventory
+        out.append(dataclasses.replace(verdict, status=status, reason=reason, extra=extra,
+                                       evidence=verdict.evidence + result.findings))
+    return LiveOutcome(verdicts=tuple(out), refresh_inventory=refresh)

@@ -1,0 +1,89 @@
+"""Report sinks: stdout, JSON Lines file, CloudWatch Logs, EMF metrics, Prometheus textfile.
+
+Every enabled sink receives every report (:class:`FanOut`); one sink failing never keeps a
+report from the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from agent.config import AgentConfig
+from agent.sinks.base import Sink
+from agent.sinks.cloudwatch_logs import CloudWatchLogsSink
+from agent.sinks.emf import EmfSink
+from agent.sinks.jsonl import JsonLinesSink
+from agent.sinks.prometheus import PrometheusTextfileSink
+from agent.sinks.stdout import StdoutSink
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Sink", "FanOut", "build_sinks", "StdoutSink", "JsonLinesSink", "CloudWatchLogsSink",
+           "EmfSink", "PrometheusTextfileSink"]
+
+
+class FanOut:
+    """Sends each report to every sink; a failing sink is logged and counted, the rest go on."""
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        """Fan out to ``sinks`` in order."""
+        self.sinks = list(sinks)
+        self.failures: dict[str, int] = {s.name: 0 for s in self.sinks}
+
+    def emit(self, report: dict[str, Any]) -> None:
+        """Give ``report`` to every sink."""
+        for sink in self.sinks:
+            try:
+                sink.emit(report)
+            except Exception as exc:  # noqa: BLE001 - one sink must not starve the others
+                self.failures[sink.name] = self.failures.get(sink.name, 0) + 1
+                logger.error("sink %s failed: %s: %s", sink.name, type(exc).__name__, exc)
+
+    def flush(self) -> None:
+        """Flush every sink."""
+        self._each("flush")
+
+    def close(self) -> None:
+        """Close every sink (each flushes first)."""
+        self._each("close")
+
+    def _each(self, method: str) -> None:
+        for sink in self.sinks:
+            try:
+                getattr(sink, method)()
+            except Exception as exc:  # noqa: BLE001
+                logger.error("sink %s %s failed: %s: %s", sink.name, method,
+                             type(exc).__name__, exc)
+
+
+def build_sinks(config: AgentConfig, region: str | None = None) -> FanOut:
+    """The sinks ``config.outputs`` enables (stdout alone when none is)."""
+    out = config.outputs
+    sinks: list[Sink] = []
+    if out.file.path:
+        sinks.append(JsonLinesSink(out.file.path, out.file.max_bytes, out.file.backups))
+    if out.cloudwatch_logs.enabled:
+        from agent.aws import make_client
+        cw = out.cloudwatch_logs
+        logs_region = region or config.aws.region or os.environ.get("AWS_REGION") \
+            or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+        def factory() -> Any:
+            return make_client("logs", logs_region, config.aws.endpoint_url,
+                               connect_timeout=config.aws.connect_timeout_seconds,
+                               read_timeout=config.aws.read_timeout_seconds,
+                               max_attempts=config.aws.max_attempts)
+
+        spool = cw.spool_dir or str(Path(config.state_dir) / "spool" / "cloudwatch-logs")
+        sinks.append(CloudWatchLogsSink(factory, cw.log_group, cw.log_stream, spool,
+                                        cw.spool_max_bytes, cw.create, cw.retry_max_seconds))
+    if out.emf.enabled:
+        sinks.append(EmfSink(out.emf.namespace, out.emf.path, out.emf.max_bytes, out.emf.backups))
+    if out.prometheus.path:
+        sinks.append(PrometheusTextfileSink(out.prometheus.path))
+    if out.stdout or not sinks:
+        sinks.insert(0, StdoutSink())
+    return FanOut(sinks)

@@ -1,0 +1,140 @@
+"""CloudWatch metrics as embedded metric format (EMF) lines.
+
+One EMF line per target per report, dimensions ``TargetName``, ``Path``, ``Expected`` (low
+cardinality on purpose: every distinct dimension value set is a billed custom metric — CloudWatch
+pricing; EMF specification "Dimensions"), plus one host line with ``Status`` only. Instance, VPC,
+subnet and AZ go in as plain properties: searchable with Logs Insights, never metric dimensions.
+At most 100 metrics per directive (EMF specification, "CloudWatchMetrics ... Metrics: up to 100").
+
+The lines go to a file that the CloudWatch agent ships to a log group (see cloudwatch/); CloudWatch
+Logs extracts the metrics from any event in this format, no header needed ("Using the
+PutLogEvents API to send manually-created embedded metric format logs": the
+``x-amzn-logs-format: json/emf`` header is optional).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import IO, Any
+
+from agent.sinks.base import Sink
+from agent.sinks.cloudwatch_logs import report_timestamp_ms
+from agent.sinks.jsonl import RotatingLineWriter
+
+logger = logging.getLogger(__name__)
+
+MAX_METRICS_PER_DIRECTIVE = 100
+# Two dimension sets per target line: with Path (which path the fleet takes, for dashboards) and
+# without (one stable series per target, for alarms: Minimum of PathOk < 1 means some host is off
+# its expected path, whichever path that is).
+TARGET_DIMENSIONS = (("TargetName", "Path", "Expected"), ("TargetName", "Expected"))
+HOST_DIMENSIONS = (("Status",), ())
+PRIVATE_PATHS = frozenset({"gateway", "interface"})
+
+# metric name -> unit (EMF units are CloudWatch's StandardUnit names).
+TARGET_METRICS = {"PathOk": "Count", "PathPrivate": "Count", "DnsSeconds": "Seconds",
+                  "TransferSeconds": "Seconds"}
+HOST_METRICS = {"CheckOk": "Count", "CycleSeconds": "Seconds", "Ec2Calls": "Count",
+                "InventoryAgeSeconds": "Seconds", "TargetsNotOk": "Count"}
+
+
+def _transfer_seconds(target: dict[str, Any]) -> float | None:
+    """Seconds of the target's test transfer when the report carries one (issue 3's ``transfer``)."""
+    transfer = target.get("transfer")
+    if not isinstance(transfer, dict):
+        return None
+    for key in ("seconds", "duration_seconds"):
+        if isinstance(transfer.get(key), (int, float)):
+            return float(transfer[key])
+    if isinstance(transfer.get("duration_ms"), (int, float)):
+        return float(transfer["duration_ms"]) / 1000.0
+    return None
+
+
+def emf_records(report: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """The EMF documents for one report: one per target, then one for the host."""
+    ts = report_timestamp_ms(report)
+    ident = report.get("identity") or {}
+    common = {"instance_id": ident.get("instance_id"), "vpc_id": ident.get("vpc_id"),
+              "subnet_id": ident.get("subnet_id"),
+              "availability_zone": ident.get("availability_zone"),
+              "region": ident.get("region"), "run_id": report.get("run_id")}
+    out: list[dict[str, Any]] = []
+    for target in report.get("targets") or []:
+        values: dict[str, float] = {
+            "PathOk": 1.0 if target.get("status") == "OK" else 0.0,
+            "PathPrivate": 1.0 if target.get("path") in PRIVATE_PATHS else 0.0,
+        }
+        dns = target.get("dns") or {}
+        if isinstance(dns.get("latency_ms"), (int, float)):
+            values["DnsSeconds"] = round(float(dns["latency_ms"]) / 1000.0, 6)
+        transfer = _transfer_seconds(target)
+        if transfer is not None:
+            values["TransferSeconds"] = round(transfer, 6)
+        out.append(_document(ts, namespace, TARGET_DIMENSIONS, {
+            "TargetName": str(target.get("name")), "Path": str(target.get("path")),
+            "Expected": str(target.get("expect"))}, values, TARGET_METRICS,
+            dict(common, host=target.get("host"), status=target.get("status"),
+                 reason=target.get("reason"))))
+    facts = report.get("facts") or {}
+    host_values: dict[str, float] = {
+        "CheckOk": 1.0 if report.get("status") == "OK" else 0.0,
+        "CycleSeconds": round(float(report.get("duration_ms") or 0.0) / 1000.0, 6),
+        "Ec2Calls": float(facts.get("ec2_calls") or 0),
+        "TargetsNotOk": float(sum(1 for t in report.get("targets") or []
+                                  if t.get("status") != "OK")),
+    }
+    if isinstance(facts.get("inventory_age_seconds"), (int, float)):
+        host_values["InventoryAgeSeconds"] = float(facts["inventory_age_seconds"])
+    out.append(_document(ts, namespace, HOST_DIMENSIONS, {"Status": str(report.get("status"))},
+                         host_values, HOST_METRICS, dict(common, summary=report.get("summary"))))
+    return out
+
+
+def _document(ts: int, namespace: str, dimensions: tuple[tuple[str, ...], ...],
+              dim_values: dict[str, str],
+              values: dict[str, float], units: dict[str, str],
+              properties: dict[str, Any]) -> dict[str, Any]:
+    metrics = [{"Name": name, "Unit": units[name]} for name in values]
+    if len(metrics) > MAX_METRICS_PER_DIRECTIVE:
+        raise ValueError("more than 100 metrics in one EMF directive")
+    doc: dict[str, Any] = {"_aws": {"Timestamp": ts, "CloudWatchMetrics": [
+        {"Namespace": namespace, "Dimensions": [list(d) for d in dimensions],
+         "Metrics": metrics}]}}
+    # Properties first, so dimension and metric values (the EMF root members) win on a clash.
+    doc.update({k: v for k, v in properties.items() if v is not None})
+    doc.update(dim_values)
+    doc.update(values)
+    return doc
+
+
+class EmfSink(Sink):
+    """Writes EMF lines to a rotating file (shipped by the CloudWatch agent) or to a stream."""
+
+    name = "emf"
+
+    def __init__(self, namespace: str = "S3RouteAgent", path: str | None = None,
+                 max_bytes: int = 10 * 1024 * 1024, backups: int = 2,
+                 stream: IO[str] | None = None) -> None:
+        """File when ``path`` is given, else ``stream`` (default stdout)."""
+        self.namespace = namespace
+        self._writer = RotatingLineWriter(path, max_bytes, backups) if path else None
+        self._stream = stream
+
+    def emit(self, report: dict[str, Any]) -> None:
+        """Write the report's EMF documents, one line each."""
+        for doc in emf_records(report, self.namespace):
+            line = json.dumps(doc, separators=(",", ":"))
+            if self._writer is not None:
+                self._writer.write_line(line)
+            else:
+                stream = self._stream or sys.stdout
+                stream.write(line + "\n")
+                stream.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._writer is not None:
+            self._writer.close()

@@ -1,0 +1,117 @@
+"""End-to-end lab scenarios: real traffic in network namespaces, checked against the verdicts.
+
+Needs root and network namespaces; skipped with the reason otherwise. Every scenario asserts
+path, status, the transfer's peer address and result, and (NAT cases) the NAT hop; every report
+is validated against the JSON Schema. The last tests prove the safety checks refuse and that
+nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import jsonschema
+import pytest
+
+from agent.lab import netns
+from agent.lab.lab import LAB_PREFIX, Lab, leftovers
+from agent.lab.scenarios import SCENARIOS, run_scenario
+from agent.report import report_schema
+
+AVAILABLE, WHY = netns.netns_available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"lab unavailable: {WHY}")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """One lab for the module's scenarios; torn down (and checked) at the end."""
+    with Lab() as running:
+        yield running
+    assert leftovers(running.prefix) == []
+    assert running.alive_pids() == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_scenario(lab: Lab, scenario) -> None:
+    """Each scenario gives the expected verdict, confirmed by the traffic."""
+    schema = report_schema()
+    for result in run_scenario(lab, scenario):
+        jsonschema.validate(result.report, schema)
+        assert result.mismatches == [], (scenario.name, result.index, result.mismatches)
+        assert result.exit_code == {"OK": 0, "WARNING": 1, "CRITICAL": 2,
+                                    "UNKNOWN": 3}[result.report["status"]]
+
+
+def test_canaries_cleaned_and_stale_ones_removed(lab: Lab) -> None:
+    """No canary is left after a run; a canary older than an hour is removed at start."""
+    prefix = "s3-route-agent/canary/"
+    lab.control("put_object", bucket="demo-bucket", key=f"{prefix}stale-from-killed-run",
+                age_seconds=7200)
+    lab.control("put_object", bucket="demo-bucket", key=f"{prefix}fresh-from-other-host")
+    config = lab.agent_config("cleanup", [{"name": "r", "host": "{bucket}.s3.{region}.amazonaws.com",
+                                           "bucket": "demo-bucket", "expect": "gateway"}],
+                              probe=False)
+    code, report, _ = lab.run_agent(config)
+    transfer = report["targets"][0]["transfer"]
+    assert transfer["stale_canaries_removed"] == 1
+    assert transfer["outcome"] == "ok" and transfer["canary_deleted"] is True
+    keys = lab.control("list_objects", bucket="demo-bucket", prefix=prefix)["keys"]
+    assert keys == [f"{prefix}fresh-from-other-host"]
+    assert code == 0
+
+
+def test_transfer_phases_recorded(lab: Lab) -> None:
+    """Every request step carries phase timings, HTTP status, request id and the peer."""
+    config = lab.agent_config("phases", [{"name": "r", "host": "{bucket}.s3.{region}.amazonaws.com",
+                                          "bucket": "demo-bucket", "expect": "gateway"}],
+                              probe=False, size_bytes=256 * 1024)
+    _, report, _ = lab.run_agent(config)
+    steps = {s["step"]: s for s in report["targets"][0]["transfer"]["steps"]}
+    assert set(steps) == {"cleanup", "put", "get", "delete"}
+    for name in ("put", "get", "delete"):
+        step = steps[name]
+        assert step["peer_address"] == "198.51.100.11" and step["peer_port"] == 443
+        assert step["local_address"] == "10.0.1.10"
+        assert step["http_status"] in (200, 204) and step["request_id"]
+        for phase in ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "total_ms"):
+            assert step[phase] is not None and step[phase] >= 0, (name, phase)
+        assert step["served_by"] == "s3-gateway-eu-west-1"
+    assert steps["get"]["bytes"] == 256 * 1024 and steps["get"]["throughput_mbps"] > 0
+
+
+def test_safety_check_refuses_default_route_and_foreign_link() -> None:
+    """A default route or a link the lab did not make makes the lab refuse to send traffic."""
+    with Lab() as lab:
+        lab.check_safety()
+        host = lab.ns("host")
+        netns.ip("route", "add", "default", "via", "10.0.0.5", netns=host)
+        with pytest.raises(netns.LabSafetyError, match="default route"):
+            lab.check_safety()
+        netns.ip("route", "del", "default", netns=host)
+        # Both ends inside the lab host namespace: a link the lab did not make (no dummy driver here).
+        netns.ip("link", "add", "stray0", "type", "veth", "peer", "name", "stray1", netns=host)
+        with pytest.raises(netns.LabSafetyError, match="unexpected link stray0"):
+            lab.check_safety()
+        netns.ip("link", "del", "stray0", netns=host)
+        netns.ip("addr", "add", "192.168.77.1/32", "dev", "lo", netns=host)
+        with pytest.raises(netns.LabSafetyError, match="outside the lab ranges"):
+            lab.check_safety()
+    assert leftovers(lab.prefix) == [] and lab.alive_pids() == []
+
+
+def test_teardown_after_failure_leaves_nothing() -> None:
+    """An exception inside the lab still removes its processes and namespaces."""
+    lab = Lab()
+    with pytest.raises(RuntimeError, match="boom"):
+        with lab:
+            assert lab.alive_pids()
+            raise RuntimeError("boom")
+    assert leftovers(lab.prefix) == []
+    assert lab.alive_pids() == []
+
+
+def test_no_lab_veth_in_root_namespace() -> None:
+    """After the tests above, the root namespace holds no link into any lab namespace."""
+    out = subprocess.run(["ip", "-d", "link", "show", "type", "veth"], capture_output=True,
+                         text=True).stdout
+    assert LAB_PREFIX not in out
