@@ -12,6 +12,7 @@ import ipaddress
 import json
 import logging
 import os
+import random
 import re
 import tempfile
 import time
@@ -56,14 +57,23 @@ class InventoryCache:
     """The cached inventory of one region/VPC/subnet under ``state_dir``."""
 
     def __init__(self, state_dir: Path, region: str, vpc_id: str, subnet_id: str,
-                 ttl_seconds: float = 900.0, clock: Callable[[], float] = time.time) -> None:
-        """Cache for this identity; nothing is read or written until load/store."""
+                 ttl_seconds: float = 900.0, clock: Callable[[], float] = time.time,
+                 ttl_jitter_fraction: float = 0.0,
+                 rng: Callable[[float, float], float] = random.uniform) -> None:
+        """Cache for this identity; nothing is read or written until load/store.
+
+        ``ttl_jitter_fraction`` shortens each stored inventory's life by a random part of up to
+        that fraction of the TTL, so hosts restarted together do not refresh together (every
+        host of the account draws on the same Describe request budget).
+        """
         self.state_dir = Path(state_dir)
         self.region = region
         self.vpc_id = vpc_id
         self.subnet_id = subnet_id
         self.ttl_seconds = float(ttl_seconds)
         self.clock = clock
+        self.ttl_jitter_fraction = float(ttl_jitter_fraction)
+        self.rng = rng
 
     @property
     def path(self) -> Path:
@@ -90,6 +100,7 @@ class InventoryCache:
             inventory = inventory_from_dict(document["inventory"],
                                             document.get("policy_documents") or {})
             looked_up = tuple(str(a) for a in document.get("looked_up_addresses") or ())
+            lifetime = float(document.get("lifetime_seconds", self.ttl_seconds))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             logger.warning("ignoring corrupt inventory cache %s: %s", path,
                            " ".join(str(exc).split())[:200])
@@ -102,7 +113,7 @@ class InventoryCache:
         age = self.clock() - inventory.fetched_at
         # A negative age means the clock went back (or the file came from elsewhere): the facts'
         # age is unknown, so they are not fresh.
-        fresh = 0.0 <= age < self.ttl_seconds
+        fresh = 0.0 <= age < min(lifetime, self.ttl_seconds)
         return CachedInventory(inventory=inventory, age_seconds=max(age, 0.0), fresh=fresh,
                                looked_up_addresses=looked_up)
 
@@ -128,6 +139,8 @@ class InventoryCache:
             "policy_documents": {e.id: e.policy_document for e in inventory.endpoints
                                  if e.policy_document is not None},
             "looked_up_addresses": sorted({_canonical(a) for a in looked_up_addresses}),
+            "lifetime_seconds": self.ttl_seconds * (
+                1.0 - self.rng(0.0, self.ttl_jitter_fraction)),
         }
         tmp_name: str | None = None
         try:

@@ -81,31 +81,47 @@ def count_ec2_calls(client: Any, source: InventorySource) -> None:
     client.meta.events.register("before-call.ec2.*", _count)
 
 
+@dataclass(frozen=True)
+class InventoryOutcome:
+    """The inventory a run uses, and what is wrong with it."""
+
+    inventory: Inventory | None
+    stale: str | None = None          # set when cached facts stand in for a failed refresh
+    stale_warning: bool = False       # the cached facts are older than twice the TTL
+    problems: tuple[str, ...] = ()    # set when there are no facts at all
+
+
 def inventory_for(deps: CheckDeps, config: AgentConfig, identity: Identity,
                   addresses: tuple[str, ...], source: InventorySource,
-                  force_refresh: bool = False) -> tuple[Inventory | None, str | None, list[str]]:
-    """The inventory (cached when fresh), why it is stale if it is, and problems."""
+                  force_refresh: bool = False) -> InventoryOutcome:
+    """The inventory: the cached one while fresh, else a refresh (incremental, from the cache).
+
+    When a refresh fails (throttled, unreachable, denied) cached facts are kept and marked stale
+    with their age; they make a target WARNING only once older than twice the TTL.
+    """
     cache = deps.cache_for(identity) if deps.cache_for else None
     cached = cache.load() if cache else None
-    if cached and cached.fresh and not force_refresh and cache.covers(addresses):
+    if cached and cached.fresh and not force_refresh and cached.covers(addresses):
         source.origin, source.age_seconds = "cache", cached.age_seconds
-        return cached.inventory, None, []
+        return InventoryOutcome(cached.inventory)
     try:
         client = deps.ec2_client(identity.region)
         count_ec2_calls(client, source)
         inventory = collect_inventory(client, identity.region, identity.vpc_id,
-                                      identity.subnet_id, addresses, clock=deps.clock)
+                                      identity.subnet_id, addresses, clock=deps.clock,
+                                      previous=cached.inventory if cached else None)
     except AgentError as exc:
         if cached is not None:
             source.origin, source.age_seconds = "cache", cached.age_seconds
             stale = f"refresh failed ({exc.message}); using facts {cached.age_seconds:.0f} s old"
             logger.warning("%s", stale)
-            return cached.inventory, stale, []
-        return None, None, [exc.message]
+            return InventoryOutcome(cached.inventory, stale=stale, stale_warning=(
+                cached.age_seconds > 2 * config.inventory.ttl_seconds))
+        return InventoryOutcome(None, problems=(exc.message,))
     if cache:
         cache.store(inventory, addresses)
     source.origin, source.age_seconds = "api", 0.0
-    return inventory, None, []
+    return InventoryOutcome(inventory)
 
 
 def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False) -> CheckResult:
@@ -125,16 +141,17 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
     targets: tuple[Target, ...] = targets_for(config, identity.region)
     answers = {host: deps.resolve(host) for host in dict.fromkeys(t.host for t in targets)}
     source = InventorySource()
-    inventory, stale, problems = inventory_for(deps, config, identity,
-                                               private_addresses(answers.values()), source,
-                                               force_refresh)
+    outcome = inventory_for(deps, config, identity, private_addresses(answers.values()),
+                            source, force_refresh)
+    inventory, problems = outcome.inventory, list(outcome.problems)
     try:
         ranges = deps.s3_ranges()
     except AgentError as exc:
         ranges = ()
         errors.append(exc.message)
     facts = Facts(identity=identity, inventory=inventory, s3_ranges=ranges,
-                  problems=tuple(problems), stale=stale)
+                  problems=tuple(problems), stale=outcome.stale,
+                  stale_warning=outcome.stale_warning)
     verdicts = evaluate(targets, answers, facts)
     # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
     from agent.live import apply_live
@@ -152,6 +169,7 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         logger.error("%s", problem)
     report = build_report(run_id=run_id, started=started, duration=deps.clock() - started,
                           identity=identity, status=status, verdicts=verdicts,
-                          errors=problems + errors, inventory=inventory, source=source)
+                          errors=problems + errors, inventory=inventory, source=source,
+                          stale=outcome.stale)
     return CheckResult(report=report, status=status, verdicts=verdicts, facts=facts,
                        errors=tuple(problems + errors))

@@ -125,6 +125,7 @@ class InventoryConfig:
     """EC2 inventory cache settings."""
 
     ttl_seconds: float = 900.0
+    ttl_jitter_fraction: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -441,7 +442,10 @@ _SCHEMA = _Map({
         "http": _Scalar(str, nullable=True),
         "https": _Scalar(str, nullable=True),
     }),
-    "inventory": _Map({"ttl_seconds": _Scalar(float, minimum=0)}),
+    "inventory": _Map({"ttl_seconds": _Scalar(float, minimum=0),
+                       "ttl_jitter_fraction": _Scalar(
+                           float, minimum=0,
+                           check=lambda v: "must be at most 0.5" if v > 0.5 else None)}),
     "flow_logs": _Map({
         "enabled": _Scalar(bool), "log_group": _Scalar(str, nullable=True),
         "log_format": _Scalar(str, nullable=True), "margin_seconds": _Scalar(int, minimum=0),

@@ -187,8 +187,13 @@ def _bucket(info: BucketFacts, facts: Facts | None) -> tuple[str, ...]:
     endpoints = []
     if facts is not None and facts.inventory is not None:
         endpoints = [(e.id, facts.inventory.vpc_id) for e in facts.inventory.endpoints]
-    enforcement = source_enforcement(info.policy, info.bucket, endpoints=endpoints)
-    lines.extend(enforcement.evidence)
+    if info.policy is None and any("GetBucketPolicy" in p for p in info.problems):
+        # An unreadable policy is not an absent one: say so rather than "no bucket policy".
+        lines.append(f"The bucket policy of {info.bucket} could not be read; whether it ties "
+                     "access to an endpoint is unknown.")
+    else:
+        enforcement = source_enforcement(info.policy, info.bucket, endpoints=endpoints)
+        lines.extend(enforcement.evidence)
     lines.extend(info.problems)
     return tuple(lines)
 

@@ -15,7 +15,7 @@ import socket
 from typing import Any, Mapping
 
 from agent.config import AgentConfig
-from agent.model import Facts, Path, Status, TargetVerdict
+from agent.model import Facts, Path, RouteTargetKind, Status, TargetVerdict
 from agent.proxy import ProxyDecision, decide_proxy, proxy_address
 from agent.reconcile import reconcile
 from agent.transfer import plan_transfer, run_transfer
@@ -53,9 +53,16 @@ def _proxy_verdict(verdict: TargetVerdict, decision: ProxyDecision, facts: Facts
         proxy_path = path_for_address(address, facts, ranges)
         own.update(path=proxy_path.path.value, route=proxy_path.route.to_dict()
                    if proxy_path.route else None)
-        evidence.append(f"The proxy address {address} itself takes path {proxy_path.path.value}"
-                        + (f" (route {proxy_path.route.route.destination} -> "
-                           f"{proxy_path.route.route.target_id})." if proxy_path.route else "."))
+        route = proxy_path.route.route if proxy_path.route else None
+        if route is not None and route.target_kind is RouteTargetKind.LOCAL:
+            own["path"] = "local"
+            evidence.append(f"The proxy address {address} is inside the VPC (route "
+                            f"{route.destination} -> local): S3 sees the proxy's own egress, "
+                            "not this host's route to S3.")
+        else:
+            evidence.append(f"The proxy address {address} itself takes path "
+                            f"{proxy_path.path.value}" + (f" (route {route.destination} -> "
+                                                          f"{route.target_id})." if route else "."))
     allowed = verdict.target.expect.allows(Path.PROXY)
     status = Status.OK if allowed else Status.CRITICAL
     reason = f"through proxy {where}" + ("" if allowed else

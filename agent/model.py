@@ -247,7 +247,6 @@ class Inventory:
     interfaces: tuple[NetworkInterface, ...]
     nat_gateways: tuple[NatGateway, ...] = ()
     fetched_at: float = 0.0          # epoch seconds
-    stale_reason: str | None = None  # set when a refresh failed and these are cached facts
     s3_prefix_list_id: str | None = None
 
     def prefix_list(self, prefix_list_id: str) -> PrefixList | None:
@@ -266,7 +265,7 @@ class Inventory:
                 "endpoints": [e.to_dict() for e in self.endpoints],
                 "interfaces": [i.to_dict() for i in self.interfaces],
                 "nat_gateways": [n.to_dict() for n in self.nat_gateways],
-                "fetched_at": self.fetched_at, "stale_reason": self.stale_reason,
+                "fetched_at": self.fetched_at,
                 "s3_prefix_list_id": self.s3_prefix_list_id}
 
 
@@ -409,5 +408,6 @@ class Facts:
     s3_ranges: tuple[S3Range, ...] = ()
     problems: tuple[str, ...] = ()   # facts that are missing, one line each ("EC2: access denied ...")
     stale: str | None = None         # why the inventory is stale, when it is
+    stale_warning: bool = True       # stale for longer than twice the TTL: WARNING
     # (bucket, region) from GetBucketLocation, for buckets whose region was asked (issue 4 §2)
     bucket_regions: tuple[tuple[str, str], ...] = ()

@@ -95,6 +95,19 @@ def syn_traceroute(destination: str, port: int, max_hops: int, timeout: float,
                                   if h["address"] and not h["reached"]]}
 
 
+def _up_interfaces() -> list[str]:
+    """Names of this namespace's interfaces that are up (a socket on a down one fails)."""
+    names = []
+    for _, name in socket.if_nameindex():
+        try:
+            with open(f"/sys/class/net/{name}/flags", encoding="ascii") as handle:
+                if int(handle.read().strip(), 16) & 0x1:   # IFF_UP
+                    names.append(name)
+        except OSError:
+            continue
+    return names
+
+
 def _iface_name(iface: Any) -> str | None:
     """scapy gives ``sniffed_on`` as a name or a NetworkInterface object; the report wants a name."""
     if iface is None:
@@ -124,7 +137,9 @@ class SynSniffer:
             return packet.haslayer(TCP) and (int(packet[TCP].flags) & 0x12) == 0x02
 
         ready = threading.Event()
-        self._sniffer = AsyncSniffer(lfilter=is_syn, store=True, started_callback=ready.set)
+        # Every interface (scapy's default is only conf.iface): a SYN may leave by any of them.
+        self._sniffer = AsyncSniffer(iface=_up_interfaces(), lfilter=is_syn, store=True,
+                                     started_callback=ready.set)
         self._sniffer.start()
         ready.wait(3.0)
         return self

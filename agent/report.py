@@ -49,7 +49,8 @@ def summary_line(status: Status, verdicts: Iterable[TargetVerdict], errors: list
 
 def build_report(*, run_id: str, started: float, duration: float, identity: Identity | None,
                  status: Status, verdicts: tuple[TargetVerdict, ...], errors: list[str],
-                 inventory: Inventory | None, source: "InventorySource") -> dict[str, Any]:
+                 inventory: Inventory | None, source: "InventorySource",
+                 stale: str | None = None) -> dict[str, Any]:
     """The report document for one run."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -67,7 +68,7 @@ def build_report(*, run_id: str, started: float, duration: float, identity: Iden
             "inventory_age_seconds": (round(source.age_seconds, 1)
                                       if source.age_seconds is not None else None),
             "ec2_calls": source.ec2_calls,
-            "stale": inventory.stale_reason if inventory else None,
+            "stale": stale,
             "route_table": inventory.route_table.id if inventory and inventory.route_table else None,
             "route_table_association": (inventory.route_table.association
                                         if inventory and inventory.route_table else None),

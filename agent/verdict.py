@@ -356,7 +356,7 @@ def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
     if path is Path.MIXED:
         evidence.append(f"{target.host}'s addresses take different paths: "
                         + ", ".join(f"{v.ip} {v.path.value}" for v in verdicts) + ".")
-    if facts.stale and status is Status.OK:
+    if facts.stale and facts.stale_warning and status is Status.OK:
         status = Status.WARNING
     if facts.stale:
         evidence.append(f"EC2 facts are stale: {facts.stale}.")
@@ -398,7 +398,8 @@ def _reason(target: Target, path: Path, status: Status, verdicts: tuple[AddressV
     if status is Status.UNKNOWN:
         return what
     expect = target.expect.value
-    if status is Status.WARNING and facts.stale and target.expect.allows(path):
+    if status is Status.WARNING and facts.stale and facts.stale_warning and \
+            target.expect.allows(path):
         return f"{what}; facts stale"
     return f"{what}; expected {expect}"
 

@@ -51,7 +51,8 @@ def build_check_deps(config: AgentConfig) -> CheckDeps:
 
     def cache_for(ident: Identity) -> InventoryCache:
         return InventoryCache(Path(config.state_dir), ident.region, ident.vpc_id,
-                              ident.subnet_id, ttl_seconds=config.inventory.ttl_seconds)
+                              ident.subnet_id, ttl_seconds=config.inventory.ttl_seconds,
+                              ttl_jitter_fraction=config.inventory.ttl_jitter_fraction)
 
     return CheckDeps(identity=identity, resolve=resolve, ec2_client=ec2_client,
                      s3_ranges=s3_ranges, cache_for=cache_for)

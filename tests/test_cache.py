@@ -59,7 +59,7 @@ def synthetic_inventory(fetched_at: float = 1000.0, with_policy: bool = True) ->
                     NetworkInterface("eni-2", "vpc-other", None, "interface", "", ("10.1.1.1",),
                                      None)),
         nat_gateways=(NatGateway("nat-1", "subnet-3", ("10.0.0.5",), ("203.0.113.200",)),),
-        fetched_at=fetched_at, stale_reason="refresh failed", s3_prefix_list_id="pl-0123")
+        fetched_at=fetched_at, s3_prefix_list_id="pl-0123")
 
 
 def make_cache(tmp_path: Path, clock: Any = lambda: 1000.0, ttl: float = 900.0) -> InventoryCache:

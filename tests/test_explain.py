@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import json
 
 import boto3
@@ -16,6 +18,20 @@ from agent.localenv import world
 from agent.localenv.environment import LocalEnvironment, interface_host, safe_environ
 from agent.model import Status
 from agent.wiring import build_check_deps
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """cli.main() configures process-wide logging (a redacting root handler, quiet botocore):
+    put it back so later tests see logging as they left it."""
+    root = logging.getLogger()
+    names = ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug")
+    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in names})
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)
+
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +144,10 @@ def test_identity_failure_is_unknown(local_env, tmp_path, monkeypatch, capsys):
     code, out, _ = run_cli(capsys, "explain", "s3.eu-west-1.amazonaws.com", "--config", str(path))
     assert code == 3
     assert "1. Identity" in out and "unknown" in out
+
+
+def test_unreadable_bucket_policy_is_not_called_absent(local_env, config_path, capsys):
+    code, out, _ = run_cli(capsys, "explain", "missing-bucket.s3.eu-west-1.amazonaws.com",
+                           "--config", str(config_path))
+    assert "could not be read" in out and "has no bucket policy" not in out
+    assert "GetBucketPolicy missing-bucket" in out

@@ -125,5 +125,13 @@ def test_s3_is_limited_to_the_canary_prefix_and_logs_to_the_agent_group() -> Non
                     "s3-route-agent/canary/*"]
             elif action.startswith("s3:"):
                 assert all(r.startswith("arn:aws:s3:::") and "/" not in r[13:] for r in resources)
+            elif action == "logs:StartQuery":
+                # Flow-log corroboration (opt-in, agent/flowlogs.py) queries the VPC's flow-log
+                # group, which is not the agent's own.
+                assert all(":log-group:" in r for r in resources)
+            elif action == "logs:GetQueryResults":
+                # No resource-level permissions for GetQueryResults (Service Authorization
+                # Reference, "Actions defined by Amazon CloudWatch Logs").
+                assert resources == ["*"]
             elif action.startswith("logs:"):
                 assert all(":log-group:/s3-route-agent/" in r for r in resources)

@@ -35,8 +35,10 @@ def _capture(moto: MotoServer, key_id: str) -> tuple[str, str]:
     loggers = [logging.getLogger(n) for n in ("botocore", "urllib3")]
     saved = [(lg.level, lg.propagate) for lg in loggers]
     root = logging.getLogger()
-    root.addHandler(raw_handler)
-    root.addHandler(clean_handler)
+    # Only these two handlers: a handler left on the root by another test (the CLI's, which
+    # redacts) would rewrite the records before the raw handler sees them.
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers[:] = [raw_handler, clean_handler]
     for lg in loggers:
         lg.setLevel(logging.DEBUG)
     try:
@@ -56,8 +58,8 @@ def _capture(moto: MotoServer, key_id: str) -> tuple[str, str]:
             assert http.request("GET", url).status == 200
         session.client("ec2", endpoint_url=moto.endpoint_url).describe_vpcs()
     finally:
-        root.removeHandler(raw_handler)
-        root.removeHandler(clean_handler)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
         for lg, (level, propagate) in zip(loggers, saved):
             lg.setLevel(level)
             lg.propagate = propagate

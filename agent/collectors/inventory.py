@@ -79,13 +79,18 @@ def s3_prefix_list_name(region: str) -> str:
 
 def collect_inventory(ec2: Any, region: str, vpc_id: str, subnet_id: str,
                       private_addresses: Iterable[str] = (),
-                      clock: Callable[[], float] = time.time) -> Inventory:
+                      clock: Callable[[], float] = time.time,
+                      previous: Inventory | None = None) -> Inventory:
     """Fetch what EC2 says about ``subnet_id``'s routing and the VPC's S3 endpoints.
 
     ``ec2`` is a boto3 EC2 client for ``region``. ``private_addresses`` are addresses the host's
     S3 names resolved to; any of them that no S3 endpoint ENI of this VPC holds is looked up by
     address (it may be an endpoint ENI in another VPC, reached over a transit gateway or
     peering). Raises :class:`agent.errors.InventoryError` when an EC2 call fails.
+
+    ``previous`` (the cached inventory being refreshed) saves calls on a refresh: the S3 prefix
+    list's entries are fetched only when its version changed, and the endpoint ENIs only when the
+    set of endpoint ENI ids changed.
     """
     fetched_at = clock()
     route_tables = _pages(ec2, "DescribeRouteTables", "RouteTables",
@@ -110,9 +115,9 @@ def collect_inventory(ec2: Any, region: str, vpc_id: str, subnet_id: str,
     endpoints = tuple(endpoint_from_api(e) for e in raw_endpoints
                       if e.get("ServiceName") in services)
 
-    prefix_lists = _prefix_lists(ec2, s3_list, route_table)
+    prefix_lists = _prefix_lists(ec2, s3_list, route_table, previous)
 
-    interfaces = _endpoint_interfaces(ec2, endpoints)
+    interfaces = _endpoint_interfaces(ec2, endpoints, previous)
     held = {_canonical(a) for i in interfaces for a in i.addresses}
     known = {i.id for i in interfaces}
     interfaces += tuple(i for i in _interfaces_by_address(ec2, private_addresses, held)
@@ -166,7 +171,8 @@ def _pages(ec2: Any, operation: str, result_key: str, **params: Any) -> list[dic
 
 
 def _prefix_lists(ec2: Any, s3_list: Mapping[str, Any] | None,
-                  route_table: RouteTable | None) -> tuple[PrefixList, ...]:
+                  route_table: RouteTable | None,
+                  previous: Inventory | None = None) -> tuple[PrefixList, ...]:
     """Entries of the S3 prefix list and of every other list the route table references.
 
     One GetManagedPrefixListEntries call per list; normally the route table references only the
@@ -185,18 +191,35 @@ def _prefix_lists(ec2: Any, s3_list: Mapping[str, Any] | None,
             wanted[route.destination] = (route.destination, None)
     out = []
     for list_id, (name, version) in wanted.items():
+        known = previous.prefix_list(list_id) if previous else None
+        if known is not None and version is not None and known.version == version:
+            # Same version, same entries (a managed prefix list's version increases with every
+            # change: VPC user guide, "Managed prefix lists"): no GetManagedPrefixListEntries.
+            out.append(PrefixList(id=list_id, name=name, version=version, cidrs=known.cidrs))
+            continue
         entries = _pages(ec2, "GetManagedPrefixListEntries", "Entries", PrefixListId=list_id)
         out.append(PrefixList(id=list_id, name=name, version=version,
                               cidrs=tuple(str(e["Cidr"]) for e in entries if e.get("Cidr"))))
     return tuple(out)
 
 
-def _endpoint_interfaces(ec2: Any, endpoints: tuple[VpcEndpoint, ...]
-                         ) -> tuple[NetworkInterface, ...]:
-    """The ENIs of the S3 interface endpoints, each tagged with its endpoint id (one call)."""
+def _endpoint_interfaces(ec2: Any, endpoints: tuple[VpcEndpoint, ...],
+                         previous: Inventory | None = None) -> tuple[NetworkInterface, ...]:
+    """The ENIs of the S3 interface endpoints, each tagged with its endpoint id (one call).
+
+    When ``previous`` already holds exactly these ENI ids, its ENIs are reused without a call:
+    an endpoint ENI keeps its private addresses for its life, so only a changed set of ENI ids
+    (an endpoint or subnet added or removed) needs a new look.
+    """
     owner = {eni: e.id for e in endpoints for eni in e.network_interface_ids}
     if not owner:
         return ()
+    if previous is not None:
+        known = {i.id: i for i in previous.interfaces if i.id in owner}
+        if set(known) == set(owner):
+            return tuple(NetworkInterface(i.id, i.vpc_id, i.subnet_id, i.interface_type,
+                                          i.description, i.addresses, owner[i.id])
+                         for i in known.values())
     # A filter rather than NetworkInterfaceIds: an id that vanished between the two calls (an
     # endpoint being deleted) then drops out instead of failing the whole call with
     # InvalidNetworkInterfaceID.NotFound. IncludeManagedResources: with the account's managed
@@ -488,5 +511,4 @@ def inventory_from_dict(d: Mapping[str, Any],
             public_addresses=tuple(n.get("public_addresses") or ()))
             for n in d.get("nat_gateways") or ()),
         fetched_at=float(d.get("fetched_at") or 0.0),
-        stale_reason=d.get("stale_reason"),
         s3_prefix_list_id=d.get("s3_prefix_list_id"))

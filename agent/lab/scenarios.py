@@ -108,7 +108,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              "gateway endpoint",
              lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
              (Run({"bucket-regional": Expected("proxy", "CRITICAL", lab_module.PROXY_IP)},
-                  env={"HTTPS_PROXY": PROXY_URL}),)),
+                  # As on a real host: IMDS and the local EC2 API are exempt from the proxy.
+                  env={"HTTPS_PROXY": PROXY_URL, "NO_PROXY": "127.0.0.1,169.254.169.254"}),)),
 )
 
 

@@ -55,5 +55,14 @@ def run_local_demo(output_format: str, out: TextIO) -> int:
 
 
 def run_demo(output_format: str, out: TextIO) -> int:
-    """The demo: the local environment (the lab scenarios join it when run as root)."""
-    return run_local_demo(output_format, out)
+    """The demo: the local environment, then (as root, with namespaces) every lab scenario."""
+    from agent.lab.netns import netns_available
+    status = run_local_demo(output_format, out)
+    available, why = netns_available()
+    if not available:
+        print(f"\n# lab scenarios skipped: {why}; the live evidence (test transfer, packet "
+              "probes, NAT hop) needs the network-namespace lab.", file=out)
+        return status
+    from agent.lab.scenarios import run_lab_demo
+    print("\n# lab: live evidence in network namespaces (every scenario)", file=out)
+    return max(status, run_lab_demo(out, output_format))
