@@ -192,7 +192,12 @@ def _private_dns(target: Target, form: S3HostForm, path: Path,
         if form.form not in PRIVATE_DNS_FORMS or not same_region:
             continue
         if not endpoint.private_dns_enabled:
-            if path is not Path.INTERFACE:
+            if path is Path.GATEWAY and target.expect.allows(path):
+                # Private through the gateway endpoint as expected: say how, suggest nothing.
+                notes.append(f"Interface endpoint {endpoint.id} has private DNS off: {target.host} "
+                             "resolves to S3's public addresses, which the gateway endpoint "
+                             "carries.")
+            elif path is not Path.INTERFACE:
                 notes.append(f"Interface endpoint {endpoint.id} has private DNS off: {target.host} "
                              f"resolves to S3's public addresses; enable private DNS on "
                              f"{endpoint.id} or use its endpoint-specific name.")
