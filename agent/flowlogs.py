@@ -247,11 +247,12 @@ class PendingStore:
 
 def corroborate(logs: Any, settings: FlowLogSettings, store: PendingStore, now: float,
                 new_run: tuple[str, str, Iterable[str], float, float] | None = None,
-                ) -> list[Corroboration]:
+                max_pending: int | None = None) -> list[Corroboration]:
     """One non-blocking step per run: collect answers that are ready, then start this run's query.
 
     ``new_run`` is (run id, ENI id, addresses, transfer start, transfer end) of this run's test
-    transfer, when there was one.
+    transfer, when there was one. ``max_pending`` bounds the queries kept waiting: the oldest
+    beyond it are given up (reported ``expired``), so one run never polls more than that many.
     """
     still: list[PendingQuery] = []
     done: list[Corroboration] = []
@@ -266,6 +267,12 @@ def corroborate(logs: Any, settings: FlowLogSettings, store: PendingStore, now: 
         started = start_query(logs, settings, run_id, eni, addresses, start, end, now)
         if started is not None:
             still.append(started)
+    if max_pending is not None and len(still) > max_pending:
+        still.sort(key=lambda p: p.started_at)
+        for dropped in still[:len(still) - max_pending]:
+            done.append(Corroboration(dropped.run_id, "expired", evidence=(
+                f"given up: more than {max_pending} flow-log queries were waiting",)))
+        still = still[len(still) - max_pending:]
     store.save(still)
     return done
 
@@ -276,3 +283,97 @@ def attach(report: dict[str, Any], corroborations: Iterable[Corroboration]) -> d
     if items:
         report.setdefault("flow_logs", []).extend(items)
     return report
+
+
+# ---- the daemon's per-cycle step ---------------------------------------------------------------
+
+# Queries one host keeps waiting at most. At the default interval (300 s) and max_wait_seconds
+# (1800 s) a host has about 6 pending; the cap bounds the GetQueryResults calls of one cycle and
+# the host's share of the account's concurrent Logs Insights queries (CloudWatch Logs quotas,
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html).
+MAX_PENDING_QUERIES = 8
+
+
+def transfer_window(report: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """(ENI id, peer addresses) of the report's test transfers; None when there is nothing to ask.
+
+    The peer address is the one the transfer's socket really connected to (agent.transfer), so
+    the flows to look for are this ENI's to exactly those addresses.
+    """
+    identity = report.get("identity") or {}
+    eni = identity.get("interface_id")
+    addresses = sorted({t["transfer"]["peer_address"] for t in report.get("targets") or ()
+                        if isinstance(t.get("transfer"), Mapping)
+                        and t["transfer"].get("peer_address")})
+    if not eni or not addresses:
+        return None
+    return str(eni), addresses
+
+
+class CycleCorroboration:
+    """What the daemon runs once per cycle (config ``flow_logs.enabled``); never waits.
+
+    Each call collects the finished queries of earlier runs and attaches them to this cycle's
+    report (each naming the run it corroborates), then starts the query for this run's transfer
+    window. Per call: at most :data:`MAX_PENDING_QUERIES` GetQueryResults and one StartQuery,
+    each bounded by the client's timeouts and attempts; the caller adds its own step timeout.
+    """
+
+    def __init__(self, settings: FlowLogSettings, store: PendingStore,
+                 logs_factory: Any, max_pending: int = MAX_PENDING_QUERIES) -> None:
+        """``logs_factory(region)`` builds the CloudWatch Logs client (cached per region)."""
+        self.settings = settings
+        self.store = store
+        self._logs_factory = logs_factory
+        self._clients: dict[str, Any] = {}
+        self.max_pending = max_pending
+
+    @classmethod
+    def from_config(cls, config: Any, logs_factory: Any = None) -> "CycleCorroboration | None":
+        """From an AgentConfig; None when flow_logs is off or names no log group (logged)."""
+        section = config.flow_logs
+        if not section.enabled:
+            return None
+        if not section.log_group:
+            logger.warning("flow_logs.enabled is true but flow_logs.log_group is not set; "
+                           "no flow-log corroboration")
+            return None
+        settings = FlowLogSettings(log_group=section.log_group,
+                                   log_format=section.log_format or DEFAULT_LOG_FORMAT,
+                                   margin_seconds=section.margin_seconds, limit=section.limit,
+                                   max_wait_seconds=section.max_wait_seconds)
+        if logs_factory is None:
+            from agent.aws import make_client
+
+            def logs_factory(region: str) -> Any:
+                return make_client("logs", region, config.aws.endpoint_url,
+                                   connect_timeout=config.aws.connect_timeout_seconds,
+                                   read_timeout=config.aws.read_timeout_seconds,
+                                   max_attempts=config.aws.max_attempts)
+        return cls(settings, PendingStore(config.state_dir), logs_factory)
+
+    def _logs(self, region: str) -> Any:
+        if region not in self._clients:
+            self._clients[region] = self._logs_factory(region)
+        return self._clients[region]
+
+    def step(self, report: dict[str, Any], window_start: float, window_end: float,
+             now: float) -> dict[str, Any]:
+        """Collect, attach to ``report`` (returned), and start this run's query. Never raises for
+        a CloudWatch or state-file failure: that becomes a log line and, next run, a retry."""
+        region = ((report.get("identity") or {}).get("region"))
+        if not region:
+            return report      # no identity, no ENI: nothing to ask and no region to ask in
+        wanted = transfer_window(report)
+        new_run = ((str(report.get("run_id")), wanted[0], wanted[1], window_start, window_end)
+                   if wanted else None)
+        try:
+            done = corroborate(self._logs(region), self.settings, self.store, now, new_run,
+                               max_pending=self.max_pending)
+        except (OSError, ClientError, BotoCoreError, ValueError) as exc:
+            logger.warning("flow logs: corroboration step failed: %s", _scrub(str(exc)))
+            return report
+        for item in done:
+            logger.info("flow logs: run %s corroborated: %s (path %s)", item.corroborates_run,
+                        item.status, item.path)
+        return attach(report, done)

@@ -32,6 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agent.aws import USER_AGENT_EXTRA
+from agent.canary import IN_FLIGHT, InFlightCanary
 from agent.hostnames import GLOBAL_ENDPOINT_REGION, parse_s3_host
 from agent.model import Target
 
@@ -377,6 +378,7 @@ def run_transfer(plan: TransferPlan, *, prefix: str, size_bytes: int, timeout: f
     install, restore = _interruptible()
     interrupted: _Interrupted | None = None
     put_sent = False
+    in_flight: int | None = None    # token in agent.canary.IN_FLIGHT (the daemon's stop)
 
     def client() -> Any:
         return client_factory(plan, timeout, recorder)  # a new connection per step: full phases
@@ -392,6 +394,9 @@ def run_transfer(plan: TransferPlan, *, prefix: str, size_bytes: int, timeout: f
         result.stale_canaries_removed = removed["n"]
         result.steps.append(cleanup_step)
 
+        # Announced before the PUT: a daemon told to stop mid-transfer deletes it (agent.canary).
+        in_flight = IN_FLIGHT.add(InFlightCanary(plan.bucket, key, plan.host, lambda t: (
+            client_factory(plan, t, _Recorder()))))
         put_sent = True
         put = _run_step("put", recorder, lambda: (client().put_object(
             Bucket=plan.bucket, Key=key, Body=body), size_bytes))
@@ -415,6 +420,7 @@ def run_transfer(plan: TransferPlan, *, prefix: str, size_bytes: int, timeout: f
                 Bucket=plan.bucket, Key=key), 0))
             result.steps.append(delete)
             result.canary_deleted = delete.ok
+        IN_FLIGHT.discard(in_flight)
         restore()
     _judge(result, interrupted)
     if interrupted is not None:

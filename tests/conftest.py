@@ -4,6 +4,7 @@ the moto server and the seeded world are started once per session on 127.0.0.1."
 from __future__ import annotations
 
 import itertools
+import logging
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -38,6 +39,21 @@ def aws_fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for name in _AWS_ENV_UNSET:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """cli.main() configures process-wide logging (a redacting root handler, quiet botocore):
+    tests that call it in-process must leave logging as they found it."""
+    root = logging.getLogger()
+    names = ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug")
+    handlers, level = list(root.handlers), root.level
+    levels = {n: logging.getLogger(n).level for n in names}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)
 
 
 @pytest.fixture(scope="session")

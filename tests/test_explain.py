@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 
 import json
 
@@ -19,18 +18,6 @@ from agent.localenv.environment import LocalEnvironment, interface_host, safe_en
 from agent.model import Status
 from agent.wiring import build_check_deps
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """cli.main() configures process-wide logging (a redacting root handler, quiet botocore):
-    put it back so later tests see logging as they left it."""
-    root = logging.getLogger()
-    names = ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug")
-    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in names})
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, level in saved[2].items():
-        logging.getLogger(name).setLevel(level)
 
 
 

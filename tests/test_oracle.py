@@ -4,7 +4,6 @@ but ignores its conditions, which the interpretation must call inconclusive."""
 
 from __future__ import annotations
 
-import logging
 
 import json
 import os
@@ -31,18 +30,6 @@ ARRIVALS = {
     "from the internet": {"aws:SourceIp": "203.0.113.9"},
 }
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """cli.main() configures process-wide logging (a redacting root handler, quiet botocore):
-    put it back so later tests see logging as they left it."""
-    root = logging.getLogger()
-    names = ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug")
-    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in names})
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, level in saved[2].items():
-        logging.getLogger(name).setLevel(level)
 
 
 

@@ -7,7 +7,6 @@ Presigning needs no network; the local environment only listens on 127.0.0.1.
 
 from __future__ import annotations
 
-import logging
 
 import json
 import os
@@ -29,18 +28,6 @@ KEY = "k"
 VPCE_URL_TEMPLATE = "https://bucket.vpce-0abc123-xyz12345.s3.{region}.vpce.amazonaws.com"
 REAL_LOOKING_KEY = "AKIAIOSFODNN7EXAMPLE"
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """cli.main() configures process-wide logging (a redacting root handler, quiet botocore):
-    put it back so later tests see logging as they left it."""
-    root = logging.getLogger()
-    names = ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug")
-    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in names})
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, level in saved[2].items():
-        logging.getLogger(name).setLevel(level)
 
 
 
