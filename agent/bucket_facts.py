@@ -72,7 +72,11 @@ def region_from_location(constraint: str | None) -> str:
 def _code(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code") or "ClientError")
-    return "network"
+    if isinstance(exc, BotoCoreError):
+        return "network"
+    # botocore parses GetBucketLocation's body itself and raises the XML parser's error when
+    # something else (a proxy's HTML page, a non-S3 endpoint) answered.
+    return "invalid_response"
 
 
 def collect_bucket_facts(s3: Any, bucket: str) -> BucketFacts:
@@ -92,12 +96,12 @@ def collect_bucket_facts(s3: Any, bucket: str) -> BucketFacts:
     try:
         region = region_from_location(
             s3.get_bucket_location(Bucket=bucket).get("LocationConstraint"))
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is a fact (see _code), never a crash
         location_error = _code(exc)
         problems.append(f"S3 GetBucketLocation {bucket}: {_scrub(str(exc))}")
     try:
         policy = s3.get_bucket_policy(Bucket=bucket).get("Policy")
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:  # noqa: BLE001 - as above
         # NoSuchBucketPolicy is an answer: the bucket has no policy (S3 API reference,
         # GetBucketPolicy errors).
         if _code(exc) != "NoSuchBucketPolicy":

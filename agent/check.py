@@ -13,11 +13,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from agent.bucket_facts import BucketFacts, BucketFactsCache
 from agent.cache import InventoryCache
 from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig, targets_for
 from agent.errors import AgentError
 from agent.model import DnsAnswer, Facts, Identity, Inventory, S3Range, Status, Target, TargetVerdict
+from agent.policies import policies_section
 from agent.report import build_report
 from agent.verdict import evaluate, overall_status
 
@@ -31,6 +33,8 @@ class InventorySource:
     origin: str = "none"             # "api", "cache" or "none"
     age_seconds: float | None = None
     ec2_calls: int = 0
+    s3_calls: int = 0                # S3 control calls (GetBucketLocation, GetBucketPolicy)
+    bucket_facts_origin: str = "none"  # "api", "cache", "mixed" or "none"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class CheckDeps:
     s3_ranges: Callable[[], tuple[S3Range, ...]]
     cache_for: Callable[[Identity], InventoryCache] | None = None
     clock: Callable[[], float] = time.time
+    # (bucket, agent region) -> what S3 says about the bucket (GetBucketLocation, GetBucketPolicy)
+    bucket_facts: Callable[[str, str], BucketFacts] | None = None
+    bucket_cache: Callable[[], BucketFactsCache] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class CheckResult:
     verdicts: tuple[TargetVerdict, ...] = ()
     facts: Facts | None = None
     errors: tuple[str, ...] = field(default=())
+    bucket_facts: tuple[BucketFacts, ...] = ()
 
 
 # Address space a VPC's ENIs live in (VPC user guide, "VPC CIDR blocks": RFC 1918 and the
@@ -124,6 +132,44 @@ def inventory_for(deps: CheckDeps, config: AgentConfig, identity: Identity,
     return InventoryOutcome(inventory)
 
 
+def checked_buckets(config: AgentConfig, targets: Iterable[Target]) -> tuple[str, ...]:
+    """Every bucket the config names: ``buckets``, the targets', the canary and the oracle one."""
+    names = [*config.buckets, *(t.bucket for t in targets), config.transfer.bucket,
+             config.oracle.bucket]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def bucket_facts_for(deps: CheckDeps, buckets: Iterable[str], region: str,
+                     source: InventorySource, force_refresh: bool = False,
+                     ) -> tuple[tuple[BucketFacts, ...], dict[str, str]]:
+    """Facts of each bucket: from the cache while fresh, else from S3 (then cached).
+
+    Never raises: every S3 failure is already a fact inside BucketFacts. Returns the facts and,
+    per bucket, where they came from ("api" or "cache").
+    """
+    if deps.bucket_facts is None:
+        return (), {}
+    cache = deps.bucket_cache() if deps.bucket_cache else None
+    out: list[BucketFacts] = []
+    origins: dict[str, str] = {}
+    for bucket in buckets:
+        cached = cache.load(bucket) if cache and not force_refresh else None
+        if cached is not None:
+            out.append(cached)
+            origins[bucket] = "cache"
+            continue
+        fetched = deps.bucket_facts(bucket, region)
+        source.s3_calls += fetched.s3_calls
+        out.append(fetched)
+        origins[bucket] = "api"
+    if cache and "api" in origins.values():
+        cache.store(b for b in out if origins[b.bucket] == "api")
+    kinds = set(origins.values())
+    source.bucket_facts_origin = ("none" if not kinds else kinds.pop() if len(kinds) == 1
+                                  else "mixed")
+    return tuple(out), origins
+
+
 def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False) -> CheckResult:
     """Gather, decide and report once. Never raises for a collector failure."""
     started = deps.clock()
@@ -149,9 +195,14 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
     except AgentError as exc:
         ranges = ()
         errors.append(exc.message)
+    # Bucket facts (issue 4 sections 2 and 3): their failures are facts in the policies
+    # section, never errors that change a path or the status.
+    buckets, origins = bucket_facts_for(deps, checked_buckets(config, targets), identity.region,
+                                        source, force_refresh)
     facts = Facts(identity=identity, inventory=inventory, s3_ranges=ranges,
                   problems=tuple(problems), stale=outcome.stale,
-                  stale_warning=outcome.stale_warning)
+                  stale_warning=outcome.stale_warning,
+                  bucket_regions=tuple((b.bucket, b.region) for b in buckets if b.region))
     verdicts = evaluate(targets, answers, facts)
     # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
     from agent.live import apply_live
@@ -167,9 +218,11 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         status = Status.WARNING
     for problem in problems + errors:
         logger.error("%s", problem)
+    policies = (policies_section(config, facts, buckets, origins)
+                if deps.bucket_facts is not None else None)
     report = build_report(run_id=run_id, started=started, duration=deps.clock() - started,
                           identity=identity, status=status, verdicts=verdicts,
                           errors=problems + errors, inventory=inventory, source=source,
-                          stale=outcome.stale)
+                          stale=outcome.stale, policies=policies)
     return CheckResult(report=report, status=status, verdicts=verdicts, facts=facts,
-                       errors=tuple(problems + errors))
+                       errors=tuple(problems + errors), bucket_facts=buckets)

@@ -154,25 +154,15 @@ def _cmd_presign(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from agent.aws import make_client
-    from agent.bucket_facts import BucketFacts, collect_bucket_facts
     from agent.config import load_config
     from agent.explain import explain_host, render_explanation
     from agent.report import render_json
     from agent.wiring import build_check_deps
 
     config = load_config(args.config)
-
-    def bucket_facts(bucket: str, region: str) -> BucketFacts:
-        return collect_bucket_facts(make_client(
-            "s3", region, config.aws.endpoint_url,
-            connect_timeout=config.aws.connect_timeout_seconds,
-            read_timeout=config.aws.read_timeout_seconds,
-            max_attempts=config.aws.max_attempts), bucket)
-
+    # The same wiring as check: bucket facts come from build_check_deps's collector.
     explanation = explain_host(config, build_check_deps(config), args.host,
-                               Expect(args.expect) if args.expect else None, args.bucket,
-                               bucket_facts)
+                               Expect(args.expect) if args.expect else None, args.bucket)
     print(render_json(explanation.to_dict()) if args.format == "json"
           else render_explanation(explanation))
     return int(explanation.status)

@@ -90,6 +90,15 @@ class TransferConfig:
 
 
 @dataclass(frozen=True)
+class OracleConfig:
+    """The path oracle (issue 4 section 4): a bucket whose policy (``oracle-policy``) makes S3
+    itself say which path a request took; read by the transfer step when ``bucket`` is set."""
+
+    bucket: str | None = None
+    prefix: str = "oracle/"
+
+
+@dataclass(frozen=True)
 class ProbeConfig:
     """Packet probes (scapy, extra ``probe``): SYN traceroute and a sniffer during the transfer."""
 
@@ -213,6 +222,7 @@ class AgentConfig:
     targets: tuple[TargetSpec, ...] = ()
     default_expect: Expect = Expect.PRIVATE
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    oracle: OracleConfig = field(default_factory=OracleConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     proxies: ProxyConfig = field(default_factory=ProxyConfig)
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
@@ -432,6 +442,10 @@ _SCHEMA = _Map({
         "size_bytes": _Scalar(int, minimum=1),
         "timeout_seconds": _Scalar(float, **_POSITIVE),
     }),
+    "oracle": _Map({
+        "bucket": _Scalar(str, nullable=True),
+        "prefix": _Scalar(str),
+    }),
     "probe": _Map({
         "enabled": _Scalar(bool),
         "port": _Scalar(int, minimum=1, check=lambda v: "must be at most 65535" if v > 65535 else None),
@@ -541,6 +555,7 @@ def _build(raw: dict[str, Any], source: str) -> AgentConfig:
         targets=targets,
         default_expect=Expect(raw.get("default_expect", Expect.PRIVATE.value)),
         transfer=section("transfer", TransferConfig),
+        oracle=section("oracle", OracleConfig),
         probe=section("probe", ProbeConfig),
         proxies=section("proxies", ProxyConfig),
         inventory=section("inventory", InventoryConfig),

@@ -9,6 +9,22 @@ cycle (identity, every DNS name, S3 ranges) has its own timeout; the EC2 step is
 botocore's connect/read timeouts and attempts. If abandoned cycles pile up (threads stuck in a
 syscall), the loop stops feeding the watchdog so systemd restarts the service.
 
+Stopping never leaves a canary behind: the test transfer announces each canary in
+:data:`agent.canary.IN_FLIGHT` before its PUT; on SIGTERM the cycle gets the stop timeout (less
+when a canary is in flight, so that its DELETE still fits), then a cleanup hook DELETEs whatever is
+still announced, bounded so that stop, cleanup and the sinks' flush stay within the issue's 10 s.
+
+The first cycle starts at the host's stable phase too (not at once), so a fleet restarted
+together (a config push, an AMI roll) does not refresh its inventory in the same second: the
+shared EC2 Describe budget is per account and region (see the README). READY=1 still waits for
+the first cycle to start, as the issue asks (so ``systemctl start`` returning means the agent is
+checking); while it waits, EXTEND_TIMEOUT_USEC= keeps systemd's start timeout from firing when the
+phase is longer than TimeoutStartSec= (sd_notify(3), "EXTEND_TIMEOUT_USEC=").
+
+With ``flow_logs.enabled`` each cycle also collects the finished flow-log queries of earlier
+runs into its report and starts one for its own transfer window (:class:`CycleCorroboration`);
+it never waits for an answer.
+
 sd_notify is a small own implementation of the datagram protocol (sd_notify(3)): one
 ``AF_UNIX``/``SOCK_DGRAM`` datagram per message to ``$NOTIFY_SOCKET``, ``@`` meaning the abstract
 namespace. Chosen over the ``sdnotify`` package: it is a dozen lines, adds no dependency, and
@@ -29,9 +45,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from agent.canary import IN_FLIGHT
 from agent.check import CheckDeps, CheckResult, InventorySource, run_check
 from agent.config import AgentConfig, load_config
 from agent.errors import AgentError, ConfigError
+from agent.flowlogs import CycleCorroboration
 from agent.model import DnsAnswer, DnsFailure, Status
 from agent.redact import redact, redact_obj
 from agent.report import build_report
@@ -44,6 +62,13 @@ logger = logging.getLogger(__name__)
 EXIT_CONFIG = 78
 MAX_STUCK_CYCLES = 3
 _MAX_STATUS = 200
+# Issue 5 section 1: on SIGTERM abandon the current step, delete the canary and flush the sinks
+# within 10 s (the unit's TimeoutStopSec=15 is systemd's hard limit behind it).
+STOP_BUDGET_SECONDS = 10.0
+SINK_RESERVE_SECONDS = 1.0      # of the budget, kept for closing (flushing) the sinks
+CANARY_RESERVE_SECONDS = 3.0    # of the budget, kept for deleting canaries in flight
+# Added to the first cycle's phase in EXTEND_TIMEOUT_USEC=: time to load and start the cycle.
+START_MARGIN_SECONDS = 30.0
 
 
 class SdNotifier:
@@ -186,8 +211,12 @@ class Daemon:
     def __init__(self, config_path: str, max_cycles: int | None = None,
                  notifier: SdNotifier | None = None,
                  deps_factory: Callable[[AgentConfig], CheckDeps] | None = None,
-                 sinks_factory: Callable[[AgentConfig], FanOut] | None = None) -> None:
-        """Prepare; nothing runs until :meth:`run`."""
+                 sinks_factory: Callable[[AgentConfig], FanOut] | None = None,
+                 host_seed: str | None = None,
+                 flowlogs_factory: Callable[[AgentConfig], CycleCorroboration | None] | None = None,
+                 ) -> None:
+        """Prepare; nothing runs until :meth:`run`. ``host_seed`` replaces the machine id in the
+        phase (tests); ``flowlogs_factory`` replaces :meth:`CycleCorroboration.from_config`."""
         self.config_path = config_path
         self.max_cycles = max_cycles
         self.notifier = notifier or SdNotifier()
@@ -202,7 +231,10 @@ class Daemon:
         self._reload = False
         self.cycles_done = 0
         self.stuck: list[threading.Thread] = []
-        self.cleanup_hooks: list[Callable[[AgentConfig], None]] = []
+        self._host_seed = host_seed
+        self._flowlogs_factory = flowlogs_factory or CycleCorroboration.from_config
+        self._cleanup_deadline: float | None = None
+        self.cleanup_hooks: list[Callable[[AgentConfig], None]] = [self._delete_canaries]
         self.last_status: Status | None = None
         self.last_summary = ""
 
@@ -224,7 +256,8 @@ class Daemon:
         self.deps = deps_with_timeouts(self._deps_factory(config),
                                        config.daemon.step_timeout_seconds, self._cancel)
         self.sinks = self._sinks_factory(config)
-        self.phase = host_phase(config.daemon.jitter_seconds)
+        self.phase = host_phase(config.daemon.jitter_seconds, self._host_seed)
+        self.flowlogs = self._flowlogs_factory(config)
 
     def _do_reload(self) -> None:
         self._reload = False
@@ -255,7 +288,7 @@ class Daemon:
     # -- cycles ------------------------------------------------------------------------------
 
     def _start_cycle(self, number: int) -> _Cycle:
-        config, deps = self.config, self.deps
+        config, deps, flowlogs = self.config, self.deps, self.flowlogs
         cycle = _Cycle(number=number, started_wall=time.time(),
                        deadline=time.monotonic() + config.daemon.cycle_timeout_seconds,
                        thread=threading.Thread())
@@ -263,7 +296,10 @@ class Daemon:
         def work() -> None:
             try:
                 result: CheckResult = run_check(config, deps)
-                cycle.report, cycle.status = result.report, result.status
+                report = result.report
+                if flowlogs is not None:
+                    report = self._corroborate(flowlogs, report, cycle.started_wall, config)
+                cycle.report, cycle.status = report, result.status
             except Exception as exc:  # noqa: BLE001 - one failing cycle never ends the daemon
                 logger.error("cycle %d failed: %s: %s", number, type(exc).__name__, exc)
                 cycle.report = unknown_report(f"internal error: {type(exc).__name__}: {exc}",
@@ -275,6 +311,21 @@ class Daemon:
         cycle.thread = threading.Thread(target=work, name=f"cycle-{number}", daemon=True)
         cycle.thread.start()
         return cycle
+
+    def _corroborate(self, flowlogs: CycleCorroboration, report: dict[str, Any],
+                     started_wall: float, config: AgentConfig) -> dict[str, Any]:
+        """The flow-log step of a cycle, bounded by the step timeout; the report as it stands
+        when the step fails or overruns (the pending queries stay for the next cycle)."""
+        ended = time.time()
+        try:
+            return call_with_timeout(
+                lambda: flowlogs.step(report, started_wall, ended, ended),
+                config.daemon.step_timeout_seconds, "flow-log corroboration", self._cancel)
+        except StepTimeout as exc:
+            logger.warning("%s", exc.message)
+        except Exception as exc:  # noqa: BLE001 - corroboration never fails a cycle
+            logger.error("flow-log corroboration failed: %s: %s", type(exc).__name__, exc)
+        return report
 
     def _finish(self, report: dict[str, Any], status: Status) -> None:
         report = redact_obj(report)
@@ -308,7 +359,12 @@ class Daemon:
 
     def _loop(self) -> int:
         start = time.monotonic()
-        next_due = start
+        # The first cycle at the host's phase as well: slot 0 of start + phase + k*interval.
+        next_due = start + self.phase
+        if self.phase > 0:
+            extend = int((self.phase + START_MARGIN_SECONDS) * 1e6)
+            self.notifier.notify(f"EXTEND_TIMEOUT_USEC={extend}", self._status_line(
+                f"first cycle in {self.phase:.1f} s (per-host offset spreading the fleet)"))
         number = 0
         current: _Cycle | None = None
         ready_sent = False
@@ -353,7 +409,9 @@ class Daemon:
                     logger.error("%d abandoned cycles still running; letting the watchdog "
                                  "restart the service", len(self.stuck))
                 next_ping = now + watchdog
-            waits = [next_due - now, 1.0]
+            # The next slot matters only while no cycle runs: a slot already due during a long
+            # cycle would make this wait 0 and the loop spin, starving the cycle of the GIL.
+            waits = [1.0] if current is not None else [next_due - now, 1.0]
             if watchdog:
                 waits.append(next_ping - now)
             if current is not None:
@@ -362,12 +420,24 @@ class Daemon:
         return self._shutdown(current)
 
     def _shutdown(self, current: _Cycle | None) -> int:
+        stop_started = time.monotonic()
+        cleanup_end = stop_started + STOP_BUDGET_SECONDS - SINK_RESERVE_SECONDS
+        self._cleanup_deadline = cleanup_end
         self.notifier.notify("STOPPING=1", self._status_line("stopping"))
         if current is not None and current.report is None:
             # Give the running step the stop timeout, then abandon it (the worker is a daemon
-            # thread; process exit ends it).
+            # thread; process exit ends it). With a canary in flight, stop waiting early enough
+            # for its DELETE to fit in the budget.
             self._cancel.set()
-            current.thread.join(self.config.daemon.stop_timeout_seconds)
+            join_end = stop_started + self.config.daemon.stop_timeout_seconds
+            while current.thread.is_alive():
+                limit = join_end
+                if len(IN_FLIGHT):
+                    limit = min(limit, cleanup_end - CANARY_RESERVE_SECONDS)
+                now = time.monotonic()
+                if now >= limit:
+                    break
+                current.thread.join(min(0.1, limit - now))
         if current is not None and current.report is not None:
             self._finish(current.report, current.status or Status.UNKNOWN)
         elif current is not None:
@@ -380,6 +450,21 @@ class Daemon:
         self.sinks.close()
         logger.info("stopped after %d cycle(s)", self.cycles_done)
         return 0
+
+
+    def _delete_canaries(self, _config: AgentConfig) -> None:
+        """Cleanup hook: DELETE the canaries a transfer abandoned at stop left in flight."""
+        if not len(IN_FLIGHT):
+            return
+        deadline = self._cleanup_deadline or time.monotonic() + CANARY_RESERVE_SECONDS
+        remaining = max(0.2, deadline - time.monotonic())
+        logger.warning("stopping with %d canary object(s) in flight; deleting them (%.1f s left)",
+                       len(IN_FLIGHT), remaining)
+        try:
+            # Bounded here too: a new connection's name lookup has no botocore timeout.
+            call_with_timeout(lambda: IN_FLIGHT.drain(deadline), remaining, "canary cleanup")
+        except StepTimeout as exc:
+            logger.error("%s; the next run's stale-canary sweep removes what is left", exc.message)
 
 
 def run_daemon(config_path: str, max_cycles: int | None = None) -> int:

@@ -5,16 +5,17 @@ the verdict are exactly what ``check`` would report, and then tells the story in
 host is, which route table its subnet uses and why that one, the VPC's S3 endpoints (with their
 private DNS mode and, when a bucket is known, what their policy allows), the S3 prefix list, what
 DNS answered, the winning route for each address and the rule that chose it, the verdict, and
-what to change. With a bucket (from the name or ``--bucket``) it also asks S3 for the bucket's
-region and policy: a bucket in another region bypasses the gateway endpoint, and a bucket policy
-keyed on aws:SourceVpce / aws:SourceVpc decides which path S3 accepts.
+what to change. With a bucket (from the name or ``--bucket``) ``check``'s bucket facts (the
+collector on CheckDeps: GetBucketLocation, GetBucketPolicy) say the bucket's region and policy:
+a bucket in another region bypasses the gateway endpoint, and a bucket policy keyed on
+aws:SourceVpce / aws:SourceVpc decides which path S3 accepts.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from agent.bucket_facts import BucketFacts
 from agent.check import CheckDeps, CheckResult, run_check
@@ -22,7 +23,6 @@ from agent.config import AgentConfig, TargetSpec
 from agent.hostnames import parse_s3_host
 from agent.model import Expect, Facts, Path, RouteTargetKind, Status, TargetVerdict
 from agent.policy import endpoint_allows, source_enforcement
-from agent.verdict import verdict_for_target
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,11 @@ class Explanation:
 
 
 def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect | None = None,
-                 bucket: str | None = None,
-                 bucket_facts: Callable[[str, str], BucketFacts] | None = None) -> Explanation:
+                 bucket: str | None = None) -> Explanation:
     """Gather with ``check``, decide with the engine, and tell the story. Never raises for facts.
 
-    ``bucket_facts(bucket, region)`` asks S3 for the bucket's region and policy (the CLI wires
-    it); without it, bucket facts are left out.
+    Bucket facts come from ``check`` (``deps.bucket_facts``, wired by agent.wiring); without
+    that collector they are left out.
     """
     expect = expect or config.default_expect
     form = parse_s3_host(host)
@@ -66,14 +65,9 @@ def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect
     fixes: list[str] = []
     status = result.status
 
-    bucket_info: BucketFacts | None = None
-    if bucket and bucket_facts is not None and facts is not None and facts.identity is not None:
-        bucket_info = bucket_facts(bucket, facts.identity.region)
-        if bucket_info.region and verdict is not None:
-            # Same engine, one more fact: the bucket's region (GetBucketLocation).
-            facts = replace(facts, bucket_regions=((bucket, bucket_info.region),))
-            verdict = verdict_for_target(verdict.target, verdict.dns, facts)
-            status = verdict.status if result.verdicts else status
+    # check already fed the bucket's region (GetBucketLocation) to the engine.
+    bucket_info: BucketFacts | None = next(
+        (b for b in result.bucket_facts if b.bucket == bucket), None) if bucket else None
 
     sections.append(("Identity", _identity(facts, result)))
     if facts is not None and facts.inventory is not None:

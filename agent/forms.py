@@ -110,6 +110,15 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
                      f"not this VPC's {region}: this VPC's gateway endpoint does not carry S3 "
                      f"of {other}, so requests for it bypass the endpoint and follow the "
                      f"default route.")
+        if wants_private and status is None:
+            # S3 answers a request for a bucket on another region's endpoint with a redirect
+            # (PermanentRedirect / AuthorizationHeaderMalformed naming the bucket's region), and
+            # the SDK retries there: the data moves over S3 of that region, which no endpoint of
+            # this VPC serves (VPC user guide, "Gateway endpoints for Amazon S3": same Region).
+            status = Status.CRITICAL
+            reason = (f"bucket {target.bucket or form.bucket} is in {other}: its data moves "
+                      f"over S3 of {other}, outside this VPC's {region} endpoints; expected "
+                      f"{target.expect.value}")
     return FormRuling(tuple(notes), status, reason)
 
 

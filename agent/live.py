@@ -1,7 +1,8 @@
 """Live evidence for a check run: proxies, the test transfer, packet probes, reconciliation.
 
 Called by :func:`agent.check.run_check` after the verdict engine. Each target's report entry gets
-``proxy``, ``transfer``, ``probe`` and ``reconcile`` sections; the target's path becomes
+``proxy``, ``transfer``, ``oracle`` (when ``oracle.bucket`` is set), ``probe`` and ``reconcile``
+sections; the target's path becomes
 ``proxy`` when a normal boto3 client would send its traffic through one, and its status gets
 worse (never better) when the evidence contradicts the prediction.
 """
@@ -16,6 +17,8 @@ from typing import Any, Mapping
 
 from agent.config import AgentConfig
 from agent.model import Facts, Path, RouteTargetKind, Status, TargetVerdict
+from agent.oracle_read import read_oracle
+from agent.policies import s3_endpoints
 from agent.proxy import ProxyDecision, decide_proxy, proxy_address
 from agent.reconcile import reconcile
 from agent.transfer import plan_transfer, run_transfer
@@ -73,6 +76,21 @@ def _proxy_verdict(verdict: TargetVerdict, decision: ProxyDecision, facts: Facts
                                evidence=verdict.evidence + tuple(evidence), extra=extra), address
 
 
+def _oracle(plan: Any, verdict: TargetVerdict, facts: Facts, config: AgentConfig,
+            ) -> dict[str, Any]:
+    """The path oracle through ``plan``'s endpoint, compared with the verdict's prediction.
+
+    Through a proxy the prediction is the proxy's, not this host's, so nothing is compared.
+    """
+    predicted = verdict.path if verdict.path in (Path.GATEWAY, Path.INTERFACE,
+                                                 Path.PUBLIC) else None
+    endpoint = next((a.endpoint_id for a in verdict.addresses if a.endpoint_id), None) \
+        if predicted in (Path.GATEWAY, Path.INTERFACE) else None
+    types = {e.id: e.type for e in s3_endpoints(facts)}
+    return read_oracle(plan, config.oracle.bucket, config.oracle.prefix, types, predicted,
+                       endpoint, timeout=config.transfer.timeout_seconds)
+
+
 def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: Facts,
                environ: Mapping[str, str] | None = None) -> LiveOutcome:
     """Proxies always (pure, cheap); transfer and probes when the config enables them."""
@@ -104,6 +122,7 @@ def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: 
             out.append(verdict)
             continue
         transfer: dict[str, Any] | None = None
+        oracle: dict[str, Any] | None = None
         probe: dict[str, Any] | None = None
         sniffer = None
         if config.probe.enabled:
@@ -117,6 +136,9 @@ def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: 
                 transfer = run_transfer(plan, prefix=config.transfer.prefix,
                                         size_bytes=config.transfer.size_bytes,
                                         timeout=config.transfer.timeout_seconds).to_dict()
+                if config.oracle.bucket:
+                    # Issue 4 section 4: S3 itself states the path, above the prediction.
+                    oracle = _oracle(plan, verdict, facts, config)
         if config.probe.enabled:
             from agent.probe import syn_traceroute
             sniffed = sniffer.stop() if sniffer else None
@@ -135,15 +157,20 @@ def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: 
                        if verdict.addresses and verdict.addresses[0].route else None)
         result = reconcile(path=verdict.path, addresses=[a.ip for a in verdict.addresses],
                            route_target=first_route, transfer=transfer, probe=probe,
-                           nat_addresses=nat_addresses, proxy_address=proxy_ip)
+                           nat_addresses=nat_addresses, proxy_address=proxy_ip,
+                           oracle=oracle, expect=verdict.target.expect)
         status = Status.worst([verdict.status, result.status])
         reason = verdict.reason
-        if result.contradictions:
+        if oracle and oracle.get("agrees_with_prediction") is False:
+            reason = f"{reason}; S3 states the path is {oracle.get('path') or 'another endpoint'}"
+        elif result.contradictions:
             reason = f"{reason}; evidence contradicts the prediction"
         elif transfer and transfer.get("outcome") not in ("ok", "skipped", None):
             reason = f"{reason}; transfer {transfer['outcome']}"
         extra = dict(verdict.extra)
         extra.update({"transfer": transfer, "probe": probe, "reconcile": result.to_dict()})
+        if config.oracle.bucket:
+            extra["oracle"] = oracle
         refresh = refresh or result.refresh_inventory
         out.append(dataclasses.replace(verdict, status=status, reason=reason, extra=extra,
                                        evidence=verdict.evidence + result.findings))

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from agent.model import Path
 
@@ -114,6 +115,11 @@ def _is_s3_answer(outcome: str) -> bool:
     return outcome in (OK_200, ACCESS_DENIED)
 
 
+def _is_s3_error_code(outcome: str) -> bool:
+    """An S3 error code (``NoSuchKey``, ``NoSuchBucket``): S3 answered, but not as the oracle."""
+    return re.fullmatch(r"[A-Z][A-Za-z0-9]+", outcome) is not None and outcome != ACCESS_DENIED
+
+
 def interpret(reading: OracleReading, endpoint_type: str | None = None,
               predicted: Path | None = None, predicted_endpoint: str | None = None,
               ) -> OracleEvidence:
@@ -132,6 +138,14 @@ def interpret(reading: OracleReading, endpoint_type: str | None = None,
     """
     vpce = reading.vpce_id
     key_vpce, key_public = reading.endpoint_key, reading.public_key
+    setup = [f"oracle/{name}: {outcome}" for name, outcome in
+             ((vpce, key_vpce), (PUBLIC_KEY_NAME, key_public)) if _is_s3_error_code(outcome)]
+    if setup and all(_is_s3_answer(o) or _is_s3_error_code(o) for o in (key_vpce, key_public)):
+        # S3 answered with an error that is neither 200 nor AccessDenied: the keys or the bucket
+        # are missing. Not a network fact, and not a statement about the path either.
+        return OracleEvidence(False, None, None, None, None, "setup", (
+            f"S3 answered {'; '.join(setup)}: the oracle keys or bucket are not set up "
+            "(create them and apply `s3-route-agent oracle-policy`); no conclusion.",))
     if not (_is_s3_answer(key_vpce) and _is_s3_answer(key_public)):
         failed = [f"oracle/{name}: {outcome}" for name, outcome in
                   ((vpce, key_vpce), (PUBLIC_KEY_NAME, key_public)) if not _is_s3_answer(outcome)]
@@ -179,3 +193,39 @@ def _compared(through: bool, vpce: str | None, path: Path | None, predicted: Pat
                             + "): S3's answer wins; the facts behind the prediction are wrong or "
                               "stale.")
     return OracleEvidence(True, through, vpce, path, agrees, "policy", tuple(evidence))
+
+
+def interpret_all(endpoint_outcomes: Mapping[str, str], public_outcome: str,
+                  endpoint_types: Mapping[str, str] | None = None,
+                  predicted: Path | None = None, predicted_endpoint: str | None = None,
+                  ) -> OracleEvidence:
+    """One reading over every S3 endpoint of the VPC: ``oracle/VPCE`` for each, ``oracle/public``.
+
+    Each endpoint's pair goes through :func:`interpret`; the endpoint S3 served (200) names the
+    path, else all-denied plus a served ``oracle/public`` names the public path. A network
+    failure on any key makes the whole reading a network fact. With no endpoint at all,
+    ``oracle/public`` alone answers: 200 public, AccessDenied through some endpoint elsewhere.
+    """
+    types = dict(endpoint_types or {})
+    if not endpoint_outcomes:
+        if public_outcome == OK_200:
+            return _compared(False, None, Path.PUBLIC, predicted, predicted_endpoint,
+                             "S3 served oracle/public: the request arrived from outside any VPC "
+                             "endpoint (public path).")
+        if public_outcome == ACCESS_DENIED:
+            return OracleEvidence(True, True, None, None, None, "policy", (
+                "S3 refused oracle/public: the request came through a VPC endpoint, and this "
+                "VPC has no S3 endpoint to name.",))
+        return interpret(OracleReading("vpce-none", OK_200, public_outcome))
+    readings = [interpret(OracleReading(vpce, outcome, public_outcome), types.get(vpce),
+                          predicted, predicted_endpoint)
+                for vpce, outcome in endpoint_outcomes.items()]
+    for kind in ("network", "setup"):
+        failed = next((r for r in readings if r.kind == kind), None)
+        if failed is not None:
+            return failed
+    named = next((r for r in readings if r.conclusive and r.vpce_id), None)
+    if named is not None:
+        return named
+    public = next((r for r in readings if r.conclusive and r.path is Path.PUBLIC), None)
+    return public or readings[0]

@@ -458,10 +458,16 @@ def interface_endpoint_url(endpoint: VpcEndpoint) -> str | None:
 
 def _check_hosts(config: AgentConfig, deps: CheckDeps, hosts: Iterable[str],
                  expect: Expect) -> CheckResult:
-    """Run ``check`` (same collectors, same engine) with exactly these hosts as targets."""
+    """Run ``check`` (same collectors, same engine) with exactly these hosts as targets.
+
+    The audit judges URLs, it moves no data: the test transfer (and with it the oracle) and the
+    packet probes are switched off whatever the config says.
+    """
     specs = tuple(TargetSpec(name=f"url-{i + 1}", host=h, expect=expect)
                   for i, h in enumerate(dict.fromkeys(hosts)))
-    return run_check(replace(config, targets=specs), deps)
+    return run_check(replace(config, targets=specs,
+                             transfer=replace(config.transfer, enabled=False),
+                             probe=replace(config.probe, enabled=False)), deps)
 
 
 def run_presign_audit(config: AgentConfig, deps: CheckDeps, bucket: str, key: str,

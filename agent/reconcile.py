@@ -2,7 +2,9 @@
 
 The verdict is made from configuration (DNS answer, route table, endpoints). The transfer says
 which address the connection really went to (from its socket) and whether S3 answered; the probe
-says which hops the packets crossed. When they disagree, the configuration the verdict was made
+says which hops the packets crossed; the path oracle (agent/oracle.py) is S3's own statement of
+the path and is the strongest evidence: when it contradicts the prediction, S3's answer wins
+(WARNING, or CRITICAL when the path S3 states is not the expected one). When they disagree, the configuration the verdict was made
 on is out of date or incomplete (DNS changed, a route was removed, a proxy or a middlebox is in
 the way), so the target becomes WARNING with the explanation, and the cached inventory must be
 refreshed before the next run.
@@ -14,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from agent.model import Path, Status
+from agent.model import Expect, Path, Status
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +40,15 @@ class Reconciliation:
 
 def reconcile(*, path: Path, addresses: Iterable[str], route_target: str | None,
               transfer: Mapping[str, Any] | None, probe: Mapping[str, Any] | None,
-              nat_addresses: Iterable[str], proxy_address: str | None = None) -> Reconciliation:
+              nat_addresses: Iterable[str], proxy_address: str | None = None,
+              oracle: Mapping[str, Any] | None = None,
+              expect: Expect | None = None) -> Reconciliation:
     """Compare the predicted ``path`` (made on ``addresses``) with transfer and probe evidence.
 
     ``route_target`` is the winning route's target of the first address (``nat-…`` tells a
     NAT path from an internet-gateway one); ``proxy_address`` is the proxy's address when the
-    path is ``proxy``.
+    path is ``proxy``. ``oracle`` is the target's oracle section (agent.oracle_read) and
+    ``expect`` the target's expectation, against which the path S3 states is judged.
     """
     expected = {proxy_address} if path is Path.PROXY and proxy_address else set(addresses)
     nats = set(nat_addresses)
@@ -110,9 +115,27 @@ def reconcile(*, path: Path, addresses: Iterable[str], route_target: str | None,
             findings.append(f"Sniffer: the transfer's SYN went to {peer} on "
                             f"{', '.join(sniff.get('interfaces') or ['?'])}.")
 
+    if oracle and oracle.get("conclusive"):
+        stated = oracle.get("path")
+        agrees = oracle.get("agrees_with_prediction")
+        sentence = " ".join(oracle.get("evidence") or [])
+        if agrees is False:
+            contradictions.insert(0, f"Path oracle (S3's own answer, strongest evidence): "
+                                     f"{sentence}")
+            if stated and expect is not None and not expect.allows(Path(stated)):
+                status = Status.worst([status, Status.CRITICAL])
+                findings.append(f"S3 states the path is {stated}; expected {expect.value}.")
+        else:
+            findings.insert(0, f"Path oracle (S3's own answer): {sentence}")
+    elif oracle and oracle.get("kind") in ("network", "setup"):
+        findings.append("Path oracle: " + " ".join(oracle.get("evidence") or []))
+
     if contradictions:
         status = Status.worst([status, Status.WARNING])
         confirmed = False
+    elif oracle and oracle.get("conclusive") and oracle.get("agrees_with_prediction"):
+        confirmed = True
+
     return Reconciliation(status=status, confirmed=confirmed,
                           findings=tuple(contradictions + findings),
                           refresh_inventory=bool(contradictions),

@@ -50,9 +50,10 @@ def summary_line(status: Status, verdicts: Iterable[TargetVerdict], errors: list
 def build_report(*, run_id: str, started: float, duration: float, identity: Identity | None,
                  status: Status, verdicts: tuple[TargetVerdict, ...], errors: list[str],
                  inventory: Inventory | None, source: "InventorySource",
-                 stale: str | None = None) -> dict[str, Any]:
-    """The report document for one run."""
-    return {
+                 stale: str | None = None,
+                 policies: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report document for one run (``policies`` only when bucket facts were collected)."""
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "time": _iso(started),
@@ -68,6 +69,8 @@ def build_report(*, run_id: str, started: float, duration: float, identity: Iden
             "inventory_age_seconds": (round(source.age_seconds, 1)
                                       if source.age_seconds is not None else None),
             "ec2_calls": source.ec2_calls,
+            "s3_calls": source.s3_calls,
+            "bucket_facts_source": source.bucket_facts_origin,
             "stale": stale,
             "route_table": inventory.route_table.id if inventory and inventory.route_table else None,
             "route_table_association": (inventory.route_table.association
@@ -77,6 +80,9 @@ def build_report(*, run_id: str, started: float, duration: float, identity: Iden
         },
         "errors": list(errors),
     }
+    if policies is not None:
+        report["policies"] = policies
+    return report
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -95,9 +101,13 @@ def render_text(report: dict[str, Any]) -> str:
     facts = report["facts"]
     if facts.get("route_table"):
         lines.append(f"route table {facts['route_table']} ({facts['route_table_association']}), "
-                     f"inventory from {facts['inventory_source']}, {facts['ec2_calls']} EC2 call(s)")
+                     f"inventory from {facts['inventory_source']}, {facts['ec2_calls']} EC2 call(s)"
+                     + (f", bucket facts from {facts['bucket_facts_source']}, "
+                        f"{facts.get('s3_calls', 0)} S3 call(s)"
+                        if facts.get("bucket_facts_source", "none") != "none" else ""))
     for error in report["errors"]:
         lines.append(f"error: {error}")
+    lines.extend(_policy_lines(report.get("policies")))
     targets = report["targets"]
     if targets:
         name_w = max(len(t["name"]) for t in targets)
@@ -127,6 +137,42 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _policy_lines(policies: dict[str, Any] | None) -> list[str]:
+    """Text lines for the policies section: one per bucket and per endpoint check."""
+    if not policies:
+        return []
+    lines = ["policies:"]
+    for b in policies.get("buckets", []):
+        where = b.get("region") or "region unknown"
+        if b.get("other_region"):
+            where += " (another region: bypasses this VPC's gateway endpoint)"
+        if b["policy"] == "unreadable":
+            rule = "policy unreadable"
+        elif b["policy"] == "none":
+            rule = "no bucket policy"
+        elif b.get("enforced"):
+            rule = "enforces " + ", ".join(
+                [f"aws:SourceVpce {i}" for i in b["vpce_ids"]]
+                + [f"aws:SourceVpc {i}" for i in b["vpc_ids"]])
+        else:
+            rule = "policy does not tie access to an endpoint"
+        lines.append(f"  bucket {b['bucket']}: {where}; {rule} [{b.get('source')}]")
+        for problem in b.get("problems", []):
+            lines.append(f"    ! {problem}")
+    for e in policies.get("endpoints", []):
+        target = f"{e['purpose']} actions on {e['bucket']}/{e['prefix']}"
+        if e.get("default_policy"):
+            verdict = f"default policy: allows the {target}"
+        elif e.get("allows_all"):
+            verdict = f"allows the {target}"
+        else:
+            verdict = f"denies {', '.join(e['denied']) or '?'} ({target})"
+        lines.append(f"  endpoint {e['endpoint_id']} ({e['type']}): {verdict}")
+    for finding in policies.get("findings", []):
+        lines.append(f"  - {finding}")
+    return lines
+
+
 def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -151,6 +197,15 @@ def _live_lines(target: dict[str, Any]) -> list[str]:
                 + (f"  {step['throughput_mbps']:.1f} Mbit/s" if step.get("throughput_mbps") else "")
                 + (f"  id {step['request_id']}" if step.get("request_id") else "")
                 + (f"  {step['error_code']}" if step.get("error_code") else ""))
+    oracle = target.get("oracle")
+    if oracle:
+        reads = ", ".join(f"{r['key']}: {r['outcome']}" for r in oracle.get("readings", []))
+        said = (f"S3 says {oracle['path'] or 'through an endpoint'}"
+                + (f" via {oracle['vpce_id']}" if oracle.get("vpce_id") else "")
+                if oracle.get("conclusive") else f"inconclusive ({oracle.get('kind')})")
+        agrees = {True: "; confirms the prediction", False: "; CONTRADICTS the prediction",
+                  None: ""}[oracle.get("agrees_with_prediction")]
+        lines.append(f"  oracle: {said}{agrees} ({reads} through {oracle.get('host')})")
     probe = target.get("probe") or {}
     trace = probe.get("traceroute")
     if trace:

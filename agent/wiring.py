@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.aws import make_ec2_client
+from agent.aws import make_client, make_ec2_client
+from agent.bucket_facts import BucketFacts, BucketFactsCache, collect_bucket_facts
 from agent.cache import InventoryCache
 from agent.check import CheckDeps
 from agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
@@ -54,5 +55,18 @@ def build_check_deps(config: AgentConfig) -> CheckDeps:
                               ident.subnet_id, ttl_seconds=config.inventory.ttl_seconds,
                               ttl_jitter_fraction=config.inventory.ttl_jitter_fraction)
 
+    def bucket_facts(bucket: str, region: str) -> BucketFacts:
+        # GetBucketLocation answers from any region; botocore follows S3's region redirect for
+        # GetBucketPolicy of a bucket elsewhere (botocore S3RegionRedirectorv2).
+        return collect_bucket_facts(make_client(
+            "s3", region, config.aws.endpoint_url,
+            connect_timeout=config.aws.connect_timeout_seconds,
+            read_timeout=config.aws.read_timeout_seconds,
+            max_attempts=config.aws.max_attempts), bucket)
+
+    def bucket_cache() -> BucketFactsCache:
+        return BucketFactsCache(Path(config.state_dir), ttl_seconds=config.inventory.ttl_seconds)
+
     return CheckDeps(identity=identity, resolve=resolve, ec2_client=ec2_client,
-                     s3_ranges=s3_ranges, cache_for=cache_for)
+                     s3_ranges=s3_ranges, cache_for=cache_for, bucket_facts=bucket_facts,
+                     bucket_cache=bucket_cache)

@@ -65,8 +65,9 @@ def main() -> int:
             Path(tmp) / "config.yaml",
             inventory={"ttl_seconds": ttl},
             daemon={"interval_seconds": args.interval, "jitter_seconds": 0},
-            outputs={"file": {"path": str(reports), "max_bytes": 4 * 1024 * 1024,
-                              "backups": 1}})
+            # Room for every report: the count of finished cycles is read from these files.
+            outputs={"file": {"path": str(reports), "max_bytes": 64 * 1024 * 1024,
+                              "backups": 4}})
         environ = safe_environ()
         environ["PYTHONPATH"] = str(ROOT)
         started = time.monotonic()

@@ -303,3 +303,298 @@ def test_notifier_abstract_socket_and_watchdog_pid() -> None:
     assert notifier.address == "\0s3-route-agent-test" and notifier.watchdog_interval == 2.0
     other = SdNotifier({"WATCHDOG_USEC": "4000000", "WATCHDOG_PID": "1"})
     assert other.watchdog_interval is None and other.notify("READY=1") is False
+
+
+# ---- stop with a canary in flight (issue 5 section 1: "delete the canary") --------------------
+
+HARNESS = ROOT / "tests" / "local_transfer_agent.py"
+
+
+class SlowCanaryGets:
+    """WSGI middleware for the in-process moto server: holds GETs of canary keys until released,
+    so that a signal lands while the transfer is in flight (its canary PUT and not yet deleted).
+
+    HEAD, DELETE and listings pass at once: the cleanup under test must get through."""
+
+    def __init__(self, app: Any, marker: str) -> None:
+        self.app = app
+        self.marker = marker
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") == "GET" and self.marker in environ.get("PATH_INFO", ""):
+            self.held.set()
+            self.release.wait(60)
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def slow_canary(env: LocalEnvironment) -> Iterator[tuple[SlowCanaryGets, str, str]]:
+    """A fresh bucket, a unique canary prefix, and canary GETs held by the moto server."""
+    import uuid
+
+    import boto3
+    bucket = f"canary-{uuid.uuid4().hex[:12]}"
+    prefix = f"s3-route-agent/canary/{uuid.uuid4().hex[:8]}/"
+    boto3.client("s3", region_name="eu-west-1", endpoint_url=env.moto.endpoint_url).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    wsgi = env.moto._server._server      # werkzeug's server; each request reads .app
+    original = wsgi.app
+    slow = SlowCanaryGets(original, prefix)
+    wsgi.app = slow
+    try:
+        yield slow, bucket, prefix
+    finally:
+        slow.release.set()
+        wsgi.app = original
+
+
+def _canaries(env: LocalEnvironment, bucket: str, prefix: str) -> list[str]:
+    import boto3
+    listed = boto3.client("s3", region_name="eu-west-1", endpoint_url=env.moto.endpoint_url
+                          ).list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def _transfer_config(env: LocalEnvironment, path: Path, bucket: str, prefix: str,
+                     **sections: Any) -> Path:
+    targets = [{"name": "canary", "host": "{bucket}.s3.{region}.amazonaws.com",
+                "bucket": bucket, "expect": "any"}]
+    return env.write_config(path, targets, buckets=[bucket], transfer={
+        "enabled": True, "bucket": bucket, "prefix": prefix, "size_bytes": 4096,
+        "timeout_seconds": 30}, **sections)
+
+
+def _start_harness(env: LocalEnvironment, args: list[str], extra: dict[str, str]
+                   ) -> subprocess.Popen[str]:
+    environ = safe_environ()
+    environ.update(PYTHONPATH=str(ROOT), S3_ROUTE_AGENT_TEST_TRANSFER_ENDPOINT=env.moto.endpoint_url,
+                   **extra)
+    environ.pop("WATCHDOG_PID", None)
+    return subprocess.Popen([sys.executable, str(HARNESS), "--log-level", "INFO", *args], cwd=ROOT,
+                            env=environ, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sigterm_mid_transfer_deletes_the_canary(env: LocalEnvironment, tmp_path: Path,
+                                                 slow_canary: tuple[SlowCanaryGets, str, str]
+                                                 ) -> None:
+    """SIGTERM while the canary's GET hangs: the worker cannot be interrupted, so the daemon's
+    cleanup hook DELETEs the announced canary; exit 0 within 10 s, STOPPING=1 sent."""
+    slow, bucket, prefix = slow_canary
+    config = _transfer_config(env, tmp_path / "config.yaml", bucket, prefix,
+                              daemon={"interval_seconds": 600, "jitter_seconds": 0,
+                                      "stop_timeout_seconds": 2},
+                              outputs={"file": {"path": str(tmp_path / "reports.jsonl")}})
+    notify = NotifySocket(tmp_path / "n.sock")
+    proc = _start_harness(env, ["run", "--config", str(config)],
+                          {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "2000000"})
+    try:
+        assert slow.held.wait(40), "the transfer never reached its GET"
+        (key,) = _canaries(env, bucket, prefix)          # PUT done, canary in flight
+        assert key.startswith(prefix)
+        code, took, err = _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        notify.close()
+    assert code == 0, err
+    assert took < 10, took
+    assert "STOPPING=1" in notify.lines()
+    assert _canaries(env, bucket, prefix) == [], err
+    assert "canary cleanup: deleted" in err and key in err
+
+
+def test_sigint_mid_transfer_on_check_deletes_the_canary(
+        env: LocalEnvironment, tmp_path: Path,
+        slow_canary: tuple[SlowCanaryGets, str, str]) -> None:
+    """``check`` runs the transfer in the main thread: SIGINT raises there, the transfer's own
+    ``finally`` DELETEs the canary, and the run ends UNKNOWN (3) saying it was interrupted."""
+    slow, bucket, prefix = slow_canary
+    config = _transfer_config(env, tmp_path / "config.yaml", bucket, prefix)
+    proc = _start_harness(env, ["check", "--config", str(config), "--format", "json"], {})
+    try:
+        assert slow.held.wait(40), "the transfer never reached its GET"
+        assert len(_canaries(env, bucket, prefix)) == 1
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, err
+    assert "interrupted" in err
+    assert _canaries(env, bucket, prefix) == [], err
+    assert "canary" in err and "deleted: True" in err
+
+
+def test_canary_registry_drain_deletes_and_verifies(env: LocalEnvironment) -> None:
+    """The registry the daemon drains: DELETE then HEAD; an unreachable S3 is reported, not
+    raised, and the canary stays announced."""
+    import uuid
+
+    import boto3
+
+    from agent.canary import CanaryRegistry, InFlightCanary
+    bucket = f"canary-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3", region_name="eu-west-1", endpoint_url=env.moto.endpoint_url)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=bucket, Key="c/1", Body=b"x")
+    registry = CanaryRegistry()
+    token = registry.add(InFlightCanary(bucket, "c/1", "h", lambda _t: s3))
+    (done,) = registry.drain(time.monotonic() + 5)
+    assert done.deleted and len(registry) == 0 and "Contents" not in s3.list_objects_v2(
+        Bucket=bucket)
+    registry.discard(token)                       # already gone: harmless
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    port = hole.getsockname()[1]
+    hole.close()                                  # nothing listens there
+    from botocore.config import Config
+    dead = boto3.client("s3", region_name="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}",
+                        config=Config(retries={"total_max_attempts": 1}))
+    registry.add(InFlightCanary(bucket, "c/2", "h", lambda _t: dead))
+    (failed,) = registry.drain(time.monotonic() + 5)
+    assert not failed.deleted and "failed" in failed.message and len(registry) == 1
+
+
+# ---- first cycle at the host's phase (issue 5 section 1 and 2: spread the fleet) -------------
+
+class _Recording(SdNotifier):
+    """A notifier that records what it would send, with the time."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.sent: list[tuple[float, tuple[str, ...]]] = []
+
+    def notify(self, *assignments: str) -> bool:
+        self.sent.append((time.monotonic(), assignments))
+        return True
+
+
+def test_first_cycle_waits_for_the_host_phase(env: LocalEnvironment, tmp_path: Path) -> None:
+    """The first cycle starts at the stable per-host phase; EXTEND_TIMEOUT_USEC covers the wait
+    and READY=1 comes once the first cycle has started."""
+    seed = next(f"host-{i}" for i in range(1000) if 0.6 < host_phase(2.0, f"host-{i}") < 1.4)
+    phase = host_phase(2.0, seed)
+    config = env.write_config(tmp_path / "c.yaml", daemon={"interval_seconds": 600,
+                                                           "jitter_seconds": 2.0})
+    notifier = _Recording()
+    memory = _Memory()
+    daemon = Daemon(str(config), max_cycles=1, notifier=notifier, host_seed=seed,
+                    sinks_factory=lambda _c: FanOut([memory]))
+    started = time.monotonic()
+    assert daemon.run() == 0
+    first_at, first = notifier.sent[0]
+    assert first[0] == f"EXTEND_TIMEOUT_USEC={int((phase + 30) * 1e6)}"
+    assert "first cycle in" in first[1] and first_at - started < 0.5
+    ready_at = next(t for t, a in notifier.sent if "READY=1" in a)
+    assert ready_at - started >= phase - 0.05, (ready_at - started, phase)
+    assert len(memory.reports) == 1
+    no_jitter = _Recording()
+    config = env.write_config(tmp_path / "d.yaml", daemon={"interval_seconds": 600,
+                                                           "jitter_seconds": 0})
+    assert Daemon(str(config), max_cycles=1, notifier=no_jitter,
+                  sinks_factory=lambda _c: FanOut([_Memory()])).run() == 0
+    assert not any("EXTEND_TIMEOUT_USEC" in a[0] for _, a in no_jitter.sent)
+
+
+# ---- flow-log corroboration each cycle (issue 4 section 6, in the daemon) ---------------------
+
+def test_daemon_corroborates_earlier_runs_with_flow_logs(
+        env: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cycle 1 starts a Logs Insights query for its transfer window; cycle 2 collects it and its
+    report names run 1 with the traffic path; run 2's own query is left pending."""
+    import dataclasses
+    import uuid
+
+    import boto3
+
+    import agent.live
+    from agent.flowlogs import PendingStore
+    bucket = f"canary-{uuid.uuid4().hex[:12]}"
+    endpoint = env.moto.endpoint_url
+    boto3.client("s3", region_name="eu-west-1", endpoint_url=endpoint).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    original = agent.live.run_transfer
+    monkeypatch.setattr(agent.live, "run_transfer", lambda plan, **kw: original(
+        dataclasses.replace(plan, endpoint_url=endpoint, addressing_style="path"), **kw))
+    group = f"/vpc/flow-logs-{uuid.uuid4().hex[:8]}"
+    eni = env.ids.instance_eni_id
+    logs = boto3.client("logs", region_name="eu-west-1", endpoint_url=endpoint)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=eni)
+    now = int(time.time())
+    # What the VPC would deliver for the transfer's flow (peer 127.0.0.1 here), and another
+    # ENI's flow that must not count.
+    logs.put_log_events(logGroupName=group, logStreamName=eni, logEvents=[
+        {"timestamp": now * 1000, "message": f"5 111122223333 {eni} 10.0.1.10 127.0.0.1 49152 443 "
+                                             f"6 10 5000 {now} {now + 1} ACCEPT OK 7 S3"},
+        {"timestamp": now * 1000, "message": f"5 111122223333 eni-other 10.0.1.11 127.0.0.1 49153 "
+                                             f"443 6 10 5000 {now} {now + 1} ACCEPT OK 8 S3"}])
+    state = tmp_path / "state"
+    config = _transfer_config(env, tmp_path / "c.yaml", bucket, "s3-route-agent/canary/",
+                              state_dir=str(state),
+                              daemon={"interval_seconds": 0.01, "jitter_seconds": 0},
+                              flow_logs={"enabled": True, "log_group": group,
+                                         "margin_seconds": 120, "limit": 20,
+                                         "max_wait_seconds": 600})
+    memory = _Memory()
+    daemon = Daemon(str(config), max_cycles=2, notifier=SdNotifier({}),
+                    sinks_factory=lambda _c: FanOut([memory]))
+    assert daemon.run() == 0
+    first, second = memory.reports
+    assert first["targets"][0]["transfer"]["outcome"] == "ok", first["targets"][0]["transfer"]
+    assert "flow_logs" not in first
+    (answer,) = second["flow_logs"]
+    assert answer["corroborates_run"] == first["run_id"]
+    assert answer["status"] == "found" and answer["path"] == "gateway"
+    assert answer["traffic_paths"] == ["7"] and len(answer["flows"]) == 1
+    for report in memory.reports:
+        jsonschema.validate(report, report_schema())
+    assert [p.run_id for p in PendingStore(state).load()] == [second["run_id"]]
+
+
+def test_flow_log_step_is_bounded(env: LocalEnvironment, tmp_path: Path) -> None:
+    """At most ``max_pending`` queries wait (the oldest are given up, reported expired); a
+    missing log group never raises; a hanging CloudWatch costs the cycle one step timeout."""
+    import boto3
+
+    from agent.flowlogs import CycleCorroboration, FlowLogSettings, PendingStore
+    logs = boto3.client("logs", region_name="eu-west-1", endpoint_url=env.moto.endpoint_url)
+    group = "/vpc/flow-logs-empty"
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    store = PendingStore(tmp_path)
+    step = CycleCorroboration(FlowLogSettings(group, max_wait_seconds=600), store,
+                              lambda _region: logs, max_pending=2)
+    base = time.time()
+    for n in range(3):
+        report = {"run_id": f"run-{n}", "identity": {"region": "eu-west-1",
+                                                    "interface_id": "eni-0abc"},
+                  "targets": [{"transfer": {"peer_address": "198.51.100.11"}}]}
+        out = step.step(report, base + n, base + n + 1, base + n + 2)
+    assert [p.run_id for p in store.load()] == ["run-1", "run-2"]
+    assert [(c["corroborates_run"], c["status"]) for c in out["flow_logs"]] == [
+        ("run-0", "expired")]
+    missing = CycleCorroboration(FlowLogSettings("/no/such/group"), PendingStore(tmp_path / "m"),
+                                 lambda _region: logs)
+    fresh = {"run_id": "x", "identity": {"region": "eu-west-1", "interface_id": "eni-0abc"},
+             "targets": [{"transfer": {"peer_address": "198.51.100.11"}}]}
+    assert "flow_logs" not in missing.step(fresh, base, base, base)
+    assert missing.store.load() == []
+
+    class Hanging:
+        def step(self, report: dict[str, Any], *_: float) -> dict[str, Any]:
+            time.sleep(5)
+            return dict(report, flow_logs=[{"never": True}])
+    config = env.write_config(tmp_path / "c.yaml", daemon={"step_timeout_seconds": 0.3})
+    daemon = Daemon(str(config), notifier=SdNotifier({}), sinks_factory=lambda _c: FanOut([]))
+    from agent.config import load_config
+    started = time.monotonic()
+    kept = daemon._corroborate(Hanging(), {"run_id": "r"}, time.time(), load_config(config))
+    assert kept == {"run_id": "r"} and time.monotonic() - started < 2

@@ -118,6 +118,9 @@ def test_s3_is_limited_to_the_canary_prefix_and_logs_to_the_agent_group() -> Non
             resources = [resources] if isinstance(resources, str) else resources
             if action.startswith("ec2:"):
                 assert resources == ["*"]  # EC2 Describe* take no resource-level permissions
+            elif action == "s3:GetObject" and statement.get("Sid") == "PathOracleKeysReadOnly":
+                # The path oracle (agent/oracle_read.py) reads only the oracle keys.
+                assert all(r.endswith("/oracle/*") for r in resources)
             elif action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
                 assert all(r.endswith("/s3-route-agent/canary/*") for r in resources)
             elif action == "s3:ListBucket":

@@ -79,6 +79,49 @@ def test_transfer_phases_recorded(lab: Lab) -> None:
     assert steps["get"]["bytes"] == 256 * 1024 and steps["get"]["throughput_mbps"] > 0
 
 
+def test_oracle_answers_per_namespace(lab: Lab) -> None:
+    """S3 itself states the path: the lab's S3 namespaces answer the oracle keys as S3 would.
+
+    moto ignores policy conditions, so agent.lab.labd evaluates the oracle policy
+    (``s3-route-agent oracle-policy``) with the request context S3 would build for the way the
+    request arrived: the gateway-endpoint namespace sees VPC clients (aws:SourceVpce = the gateway
+    endpoint) and answers 200 only for oracle/<gateway vpce>; the interface ENI namespace answers
+    200 only for oracle/<interface vpce> (aws:SourceVpce = the interface endpoint); the public
+    us-east-1 namespace is reached only through the NAT (no aws:SourceVpce) and answers 200 only
+    for oracle/public.
+    """
+    ids = lab.ids
+    gw, itf = ids["gateway_endpoint_id"], ids["interface_endpoint_id"]
+    config = lab.agent_config("oracle", [
+        {"name": "gw", "host": "{bucket}.s3.{region}.amazonaws.com", "bucket": "demo-bucket",
+         "expect": "gateway"},
+        {"name": "itf", "host": lab.interface_host(), "bucket": "demo-bucket",
+         "expect": "interface"},
+        {"name": "pub", "host": "{bucket}.s3.amazonaws.com", "bucket": "demo-bucket",
+         "expect": "public"}], probe=False)
+    code, report, _ = lab.run_agent(config)
+    targets = {t["name"]: t for t in report["targets"]}
+    expected = {
+        "gw": ("s3-gateway-eu-west-1", {gw: "200", itf: "AccessDenied", "public": "AccessDenied"},
+               "gateway", gw),
+        "itf": ("s3-interface-endpoint", {gw: "AccessDenied", itf: "200",
+                                          "public": "AccessDenied"}, "interface", itf),
+        "pub": ("s3-public-us-east-1", {gw: "AccessDenied", itf: "AccessDenied", "public": "200"},
+                "public", None),
+    }
+    for name, (node, outcomes, path, vpce) in expected.items():
+        oracle = targets[name]["oracle"]
+        got = {r["key"].removeprefix("oracle/"): r["outcome"] for r in oracle["readings"]}
+        assert got == outcomes, (name, got)
+        assert {r["served_by"] for r in oracle["readings"]} == {node}
+        assert oracle["conclusive"] and oracle["path"] == path and oracle["vpce_id"] == vpce
+        assert oracle["agrees_with_prediction"] is True and oracle["kind"] == "policy"
+        assert targets[name]["status"] == "OK" and targets[name]["reconcile"]["confirmed"]
+        assert any(f.startswith("Path oracle (S3's own answer)")
+                   for f in targets[name]["reconcile"]["findings"])
+    assert code == 0
+
+
 def test_safety_check_refuses_default_route_and_foreign_link() -> None:
     """A default route or a link the lab did not make makes the lab refuse to send traffic."""
     with Lab() as lab:

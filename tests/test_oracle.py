@@ -151,3 +151,35 @@ def test_moto_accepts_the_policy_but_ignores_its_conditions(monkeypatch):
         assert evidence.path is None
     finally:
         server.stop()
+
+
+# --- every endpoint of the VPC at once (agent.oracle.interpret_all) ------------------------------
+
+# (name, {vpce: outcome}, oracle/public, predicted, predicted endpoint, path, vpce, agrees, kind)
+ALL_ROWS = [
+    ("gateway served", {GW: OK_200, IF: ACCESS_DENIED}, ACCESS_DENIED, Path.GATEWAY, GW,
+     Path.GATEWAY, GW, True, "policy"),
+    ("interface served", {GW: ACCESS_DENIED, IF: OK_200}, ACCESS_DENIED, Path.INTERFACE, IF,
+     Path.INTERFACE, IF, True, "policy"),
+    ("public while gateway predicted", {GW: ACCESS_DENIED, IF: ACCESS_DENIED}, OK_200,
+     Path.GATEWAY, GW, Path.PUBLIC, None, False, "policy"),
+    ("gateway while public predicted", {GW: OK_200, IF: ACCESS_DENIED}, ACCESS_DENIED,
+     Path.PUBLIC, None, Path.GATEWAY, GW, False, "policy"),
+    ("no endpoint in the VPC, public", {}, OK_200, Path.PUBLIC, None, Path.PUBLIC, None, True,
+     "policy"),
+    ("keys missing is a setup fact", {GW: "NoSuchKey", IF: "NoSuchKey"}, "NoSuchKey",
+     Path.GATEWAY, GW, None, None, None, "setup"),
+    ("network failure on one key", {GW: OK_200, IF: "network error: timed out"}, ACCESS_DENIED,
+     Path.GATEWAY, GW, None, None, None, "network"),
+]
+
+
+@pytest.mark.parametrize("row", ALL_ROWS, ids=[r[0] for r in ALL_ROWS])
+def test_interpret_all(row):
+    from agent.oracle import interpret_all
+    _, outcomes, public, predicted, endpoint, path, vpce, agrees, kind = row
+    evidence = interpret_all(outcomes, public, {GW: "Gateway", IF: "Interface"}, predicted,
+                             endpoint)
+    assert (evidence.path, evidence.vpce_id, evidence.agrees, evidence.kind) == \
+        (path, vpce, agrees, kind)
+    assert evidence.conclusive is (kind == "policy")

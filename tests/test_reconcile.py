@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.model import Path, Status
+from agent.model import Expect, Path, Status
 from agent.reconcile import reconcile
 
 GW = "198.51.100.11"
@@ -79,3 +79,35 @@ def test_rule(name, path, addresses, route, transfer, probe, proxy, status, conf
         assert result.findings == ()
     assert bool(result.contradictions) is refresh
     assert result.to_dict()["status"] == status.name
+
+
+# --- the path oracle: S3's own statement outranks the prediction -------------------------------
+
+def _oracle(path: str | None, agrees: bool | None, conclusive: bool = True,
+            kind: str = "policy") -> dict:
+    return {"conclusive": conclusive, "path": path, "agrees_with_prediction": agrees,
+            "kind": kind, "evidence": [f"S3 says {path}."]}
+
+
+# (name, predicted path, oracle, expect, status, confirmed, refresh)
+ORACLE_RULES = [
+    ("oracle confirms", Path.GATEWAY, _oracle("gateway", True), Expect.GATEWAY, Status.OK, True,
+     False),
+    ("oracle says public, gateway expected", Path.GATEWAY, _oracle("public", False),
+     Expect.GATEWAY, Status.CRITICAL, False, True),
+    ("oracle says gateway, public predicted but private expected", Path.PUBLIC,
+     _oracle("gateway", False), Expect.PRIVATE, Status.WARNING, False, True),
+    ("oracle not set up changes nothing", Path.GATEWAY,
+     _oracle(None, None, conclusive=False, kind="setup"), Expect.GATEWAY, Status.OK, False,
+     False),
+]
+
+
+@pytest.mark.parametrize("rule", ORACLE_RULES, ids=[r[0] for r in ORACLE_RULES])
+def test_oracle_rules(rule):
+    _, path, oracle, expect, status, confirmed, refresh = rule
+    result = reconcile(path=path, addresses=[GW], route_target="vpce-1", transfer=None,
+                       probe=None, nat_addresses=[NAT], oracle=oracle, expect=expect)
+    assert (result.status, result.confirmed, result.refresh_inventory) == \
+        (status, confirmed, refresh)
+    assert any("Path oracle" in f for f in result.findings)

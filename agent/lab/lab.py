@@ -371,9 +371,13 @@ class Lab:
         return f"{bucket}.bucket.{self.ids['interface_endpoint_dns_names'][0].removeprefix('*.')}"
 
     def agent_config(self, name: str, targets: list[dict[str, Any]], *,
-                     transfer: bool = True, probe: bool = True,
+                     transfer: bool = True, probe: bool = True, oracle: bool = True,
                      size_bytes: int = 64 * 1024) -> Path:
-        """Write a config for the agent in the host namespace; returns its path."""
+        """Write a config for the agent in the host namespace; returns its path.
+
+        ``oracle`` points the path oracle at the lab bucket, whose oracle keys labd created and
+        whose S3 namespaces answer them as S3 would (agent.lab.labd).
+        """
         state = self.workdir / f"state-{name}"
         state.mkdir(exist_ok=True)
         config = {
@@ -388,6 +392,8 @@ class Lab:
             "probe": {"enabled": probe, "max_hops": 6, "timeout_seconds": 1.0},
             "state_dir": str(state),
         }
+        if oracle:
+            config["oracle"] = {"bucket": DEMO_BUCKET, "prefix": "oracle/"}
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path

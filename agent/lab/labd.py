@@ -12,11 +12,27 @@ what moto lacks) and serves them, each listener bound *inside* a lab namespace:
 
 A ThreadedMotoServer on the host namespace's 127.0.0.1 (plain HTTP) is used for seeding only.
 The parent drives the process over stdin/stdout, one JSON object per line.
+
+The path oracle (agent/oracle.py): real S3 evaluates the oracle bucket policy against the request
+context, in which ``aws:SourceVpce`` / ``aws:SourceVpc`` are present only for requests that came
+through that VPC endpoint (IAM User Guide, "AWS global condition context keys"). moto ignores
+policy conditions (a conditional Deny becomes unconditional), so the policy is not stored in moto;
+each S3 service namespace's middleware (:func:`_lab_app`) builds the context S3 would see for a
+request arriving *that way* and evaluates the same policy with agent.policy:
+
+* gateway namespace, client from the VPC (10.0.0.0/16, via the gateway-endpoint route):
+  aws:SourceVpce = the gateway endpoint: 200 for ``oracle/<gateway vpce>``, 403 for the others;
+* gateway namespace, client = the NAT's public address (the ``0.0.0.0/0 -> NAT`` path to the
+  same S3): no aws:SourceVpce: 200 only for ``oracle/public``;
+* interface-endpoint ENI namespace: aws:SourceVpce = the interface endpoint: 200 only for
+  ``oracle/<interface vpce>``;
+* public us-east-1 namespace (reached only through the NAT): 200 only for ``oracle/public``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import json
 import logging
 import ssl
@@ -34,11 +50,18 @@ from agent.localenv import moto_patches, world
 from agent.localenv.dns_server import LocalDnsServer
 from agent.localenv.environment import DEMO_BUCKET, dns_zone_for, instance_metadata_for
 from agent.localenv.imds_server import LocalImdsServer
+from agent.oracle import DEFAULT_PREFIX, PUBLIC_KEY_NAME, oracle_policy
+from agent.policy import DENY, Request, evaluate
 
 logger = logging.getLogger(__name__)
 
 S3_PORT = 443
 SERVED_BY_HEADER = "x-lab-served-by"
+ORACLE_BUCKET = DEMO_BUCKET
+VPC_CIDR = ipaddress.ip_network("10.0.0.0/16")
+# How a request reaches each S3 service namespace, as (vpce id, vpc id) S3 would put in the
+# request context; None: no endpoint (see the module docstring).
+Arrival = Callable[[str], "tuple[str, str] | None"]
 
 
 class LabImdsServer(LocalImdsServer):
@@ -57,8 +80,42 @@ class LabImdsServer(LocalImdsServer):
         self._host = netns.IMDS_ADDRESS
 
 
-def _lab_app(app: Callable[..., Any], node: str) -> Callable[..., Any]:
-    """WSGI wrapper: vpce names become path/virtual regional names moto routes; tag the node.
+def _bucket_and_key(environ: dict[str, Any]) -> tuple[str | None, str]:
+    """The bucket and key of an S3 request, virtual-hosted or path style."""
+    path = environ.get("PATH_INFO", "").lstrip("/")
+    bucket = parse_s3_host(environ.get("HTTP_HOST", "").split(":")[0]).bucket
+    if bucket:
+        return bucket, path
+    first, _, rest = path.partition("/")
+    return (first or None), rest
+
+
+def _oracle_denial(environ: dict[str, Any], node: str, arrival: Arrival,
+                   policy: dict[str, Any]) -> bool:
+    """True when S3 would refuse this oracle GET under ``policy`` for a request arriving so."""
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        return False
+    bucket, key = _bucket_and_key(environ)
+    if bucket != ORACLE_BUCKET or not key.startswith(DEFAULT_PREFIX):
+        return False
+    remote = environ.get("REMOTE_ADDR", "")
+    via = arrival(remote)
+    context = ({"aws:SourceVpce": via[0], "aws:SourceVpc": via[1]} if via
+               else {"aws:SourceIp": remote})
+    decision = evaluate(policy, Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", None,
+                                        context))
+    logger.info("oracle %s %s from %s at %s: %s", bucket, key, remote, node, decision.effect)
+    return decision.effect == DENY
+
+
+_ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                  b"<Message>Access Denied</Message><RequestId>LABORACLE</RequestId></Error>")
+
+
+def _lab_app(app: Callable[..., Any], node: str, arrival: Arrival | None = None,
+             policy: dict[str, Any] | None = None) -> Callable[..., Any]:
+    """WSGI wrapper: vpce names become path/virtual regional names moto routes; tag the node;
+    answer oracle GETs as S3 would for a request arriving at this node (module docstring).
 
     moto dispatches S3 by Host; an interface-endpoint name (``[b.]bucket.vpce-….s3.R.vpce…``)
     is an S3 name to AWS but not to moto, so it is rewritten to ``[b.]s3.R.amazonaws.com``.
@@ -72,6 +129,13 @@ def _lab_app(app: Callable[..., Any], node: str) -> Callable[..., Any]:
 
         def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             return start_response(status, headers + [(SERVED_BY_HEADER, node)], *rest)
+        if arrival is not None and policy is not None and \
+                _oracle_denial(environ, node, arrival, policy):
+            body = b"" if environ.get("REQUEST_METHOD") == "HEAD" else _ACCESS_DENIED
+            start("403 Forbidden", [("Content-Type", "application/xml"),
+                                    ("Content-Length", str(len(body))),
+                                    ("x-amz-request-id", "LABORACLE")])
+            return [body]
         return app(environ, start)
     return wrapped
 
@@ -91,6 +155,11 @@ class LabAws:
             region_name=world.REGION).client("s3", endpoint_url=self.moto.endpoint_url)
         self._s3.create_bucket(Bucket=DEMO_BUCKET, CreateBucketConfiguration={
             "LocationConstraint": world.REGION})
+        endpoints = (self.ids.gateway_endpoint_id, self.ids.interface_endpoint_id)
+        self.oracle_policy = oracle_policy(ORACLE_BUCKET, endpoints)
+        for name in (*endpoints, PUBLIC_KEY_NAME):
+            self._s3.put_object(Bucket=ORACLE_BUCKET, Key=f"{DEFAULT_PREFIX}{name}",
+                                Body=f"oracle {name}\n".encode())
         self.ca_path, self._context = self._tls()
         self.dns: LocalDnsServer | None = None
         self.imds: LabImdsServer | None = None
@@ -115,12 +184,32 @@ class LabAws:
         cert.configure_cert(context)
         return str(ca_path), context
 
+    def _arrival(self, node: str) -> Arrival:
+        """What S3 would see as the request's VPC endpoint at ``node`` (module docstring)."""
+        gateway = (self.ids.gateway_endpoint_id, self.ids.vpc_id)
+        interface = (self.ids.interface_endpoint_id, self.ids.vpc_id)
+
+        def arrival(remote: str) -> tuple[str, str] | None:
+            if node == "s3-interface-endpoint":
+                return interface
+            if node == "s3-gateway-eu-west-1":
+                try:
+                    inside = ipaddress.ip_address(remote) in VPC_CIDR
+                except ValueError:
+                    inside = False
+                return gateway if inside else None    # from the NAT's public address: public
+            return None                                # us-east-1 S3, only through the NAT
+        return arrival
+
     def _serve(self, netns_name: str | None, host: str, port: int, node: str) -> int:
         """Serve moto over HTTPS on host:port inside ``netns_name``; returns the port."""
         from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
-        app = _lab_app(DomainDispatcherApplication(create_backend_app), node)
+        s3_node = node.startswith("s3-")
+        app = _lab_app(DomainDispatcherApplication(create_backend_app), node,
+                       self._arrival(node) if s3_node else None,
+                       self.oracle_policy if s3_node else None)
         if netns_name:
             with netns.entered(netns_name):
                 server = make_server(host, port, app, threaded=True, ssl_context=self._context)

@@ -33,6 +33,10 @@ class Expected:
     peer: str | None                 # the transfer's peer address (None: no transfer expected)
     nat_hop: bool = False            # traceroute crosses the NAT gateway (10.0.0.5)
     refresh: bool = False            # reconciliation asks for an inventory refresh
+    # The path S3 itself states through the oracle (agent.lab.labd answers as S3 would: the
+    # gateway namespace serves oracle/<gateway vpce> to VPC clients and oracle/public to the
+    # NAT's public address, the ENI namespace oracle/<interface vpce>, us-east-1 oracle/public).
+    oracle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,44 +74,52 @@ PROXY_URL = f"http://{lab_module.PROXY_IP}:{lab_module.PROXY_PORT}"
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("gateway", "Gateway endpoint: the regional name takes vpce via the prefix-list route",
              lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
-             (Run({"bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP)}),)),
+             (Run({"bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP,
+                                               oracle="gateway")}),)),
     Scenario("interface-private-dns",
              "Interface endpoint with private DNS: the regional name resolves to the ENI",
              lambda lab: [_t(BUCKET_REGIONAL, "interface")],
-             (Run({"bucket-regional": Expected("interface", "OK", lab_module.ENI_IP)}),),
+             (Run({"bucket-regional": Expected("interface", "OK", lab_module.ENI_IP,
+                                               oracle="interface")}),),
              setup=lambda lab: lab.set_private_dns(True),
              teardown=lambda lab: lab.set_private_dns(False)),
     Scenario("interface-no-private-dns",
              "Interface endpoint without private DNS: only the vpce names are private",
              lambda lab: [_interface_target(lab), _t(BUCKET_REGIONAL, "interface")],
-             (Run({"vpce-name": Expected("interface", "OK", lab_module.ENI_IP),
-                   "bucket-regional": Expected("gateway", "CRITICAL", S3_EU_BUCKET_IP)}),)),
+             (Run({"vpce-name": Expected("interface", "OK", lab_module.ENI_IP,
+                                         oracle="interface"),
+                   "bucket-regional": Expected("gateway", "CRITICAL", S3_EU_BUCKET_IP,
+                                               oracle="gateway")}),)),
     Scenario("public-via-nat", "No endpoint route on the subnet: public via the NAT gateway",
              lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
              (Run({"bucket-regional": Expected("public", "CRITICAL", S3_EU_BUCKET_IP,
-                                               nat_hop=True)}),),
+                                               nat_hop=True, oracle="public")}),),
              setup=lambda lab: lab.remove_gateway_route(),
              teardown=lambda lab: lab.restore_gateway_route()),
     Scenario("legacy-global",
              "Legacy global name from a VPC in eu-west-1: us-east-1 S3, public via NAT",
              lambda lab: [_t(BUCKET_GLOBAL, "private")],
              (Run({"bucket-global": Expected("public", "CRITICAL", S3_US_BUCKET_IP,
-                                             nat_hop=True)}),)),
+                                             nat_hop=True, oracle="public")}),)),
     Scenario("route-removed-between-runs",
              "Endpoint route removed between two runs: the cached verdict meets contrary "
-             "evidence, the agent warns and refreshes",
+             "evidence; S3 itself (the path oracle) states the public path, so the target is "
+             "CRITICAL at once, and the agent refreshes",
              lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
-             (Run({"bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP)}),
-              Run({"bucket-regional": Expected("gateway", "WARNING", S3_EU_BUCKET_IP,
-                                               nat_hop=True, refresh=True)},
+             (Run({"bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP,
+                                               oracle="gateway")}),
+              Run({"bucket-regional": Expected("gateway", "CRITICAL", S3_EU_BUCKET_IP,
+                                               nat_hop=True, refresh=True, oracle="public")},
                   before=lambda lab: lab.remove_gateway_route()),
               Run({"bucket-regional": Expected("public", "CRITICAL", S3_EU_BUCKET_IP,
-                                               nat_hop=True)})),
+                                               nat_hop=True, oracle="public")})),
              teardown=lambda lab: lab.restore_gateway_route()),
     Scenario("https-proxy", "HTTPS_PROXY set: S3 traffic goes through the proxy, bypassing the "
              "gateway endpoint",
              lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
-             (Run({"bucket-regional": Expected("proxy", "CRITICAL", lab_module.PROXY_IP)},
+             # The proxy's own egress takes the gateway endpoint: S3 says so through the oracle.
+             (Run({"bucket-regional": Expected("proxy", "CRITICAL", lab_module.PROXY_IP,
+                                               oracle="gateway")},
                   # As on a real host: IMDS and the local EC2 API are exempt from the proxy.
                   env={"HTTPS_PROXY": PROXY_URL, "NO_PROXY": "127.0.0.1,169.254.169.254"}),)),
 )
@@ -153,6 +165,12 @@ def check_expectations(report: dict[str, Any], expected: dict[str, Expected]) ->
             if crossed != want.nat_hop:
                 problems.append(f"{name}: NAT hop {'seen' if crossed else 'not seen'}, expected "
                                 f"{'one' if want.nat_hop else 'none'} (hops {trace.get('hops')})")
+        if want.oracle is not None:
+            oracle = got.get("oracle") or {}
+            if oracle.get("path") != want.oracle or not oracle.get("conclusive"):
+                problems.append(f"{name}: oracle says {oracle.get('path')} "
+                                f"({oracle.get('kind')}: {oracle.get('evidence')}), expected "
+                                f"{want.oracle}")
         refresh = (got.get("reconcile") or {}).get("refresh_inventory", False)
         if refresh != want.refresh:
             problems.append(f"{name}: refresh_inventory {refresh}, expected {want.refresh}")
