@@ -122,6 +122,13 @@ class InventoryCache:
         cached = self.load()
         return cached is not None and cached.covers(addresses)
 
+    def invalidate(self) -> None:
+        """Forget the cached inventory: the next run fetches it again (evidence contradicted it)."""
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("cannot remove inventory cache %s: %s", self.path, exc.strerror or exc)
+
     def store(self, inventory: Inventory, looked_up_addresses: Iterable[str] = ()) -> bool:
         """Write ``inventory`` and the addresses its collection looked up; False on failure.
 

@@ -18,6 +18,7 @@ from agent.cache import InventoryCache
 from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig, targets_for
 from agent.errors import AgentError
+from agent.live import apply_live
 from agent.model import DnsAnswer, Facts, Identity, Inventory, S3Range, Status, Target, TargetVerdict
 from agent.policies import policies_section
 from agent.report import build_report
@@ -205,12 +206,11 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
                   bucket_regions=tuple((b.bucket, b.region) for b in buckets if b.region))
     verdicts = evaluate(targets, answers, facts)
     # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
-    from agent.live import apply_live
     live = apply_live(config, verdicts, facts)
     verdicts = live.verdicts
     if live.refresh_inventory and deps.cache_for is not None:
         # Evidence contradicted the facts: the next run fetches the inventory again.
-        deps.cache_for(identity).path.unlink(missing_ok=True)
+        deps.cache_for(identity).invalidate()
         errors.append("live evidence contradicts the EC2 facts: the inventory cache was "
                       "dropped, the next run fetches it again")
     status = overall_status(verdicts, problems)

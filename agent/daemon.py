@@ -441,7 +441,10 @@ class Daemon:
         if current is not None and current.report is not None:
             self._finish(current.report, current.status or Status.UNKNOWN)
         elif current is not None:
+            # No report is lost: the abandoned cycle still leaves one, saying why it has none.
             logger.warning("cycle %d abandoned at shutdown", current.number)
+            self._finish(unknown_report(f"cycle {current.number} abandoned: the agent was told "
+                                        "to stop", current.started_wall), Status.UNKNOWN)
         for hook in self.cleanup_hooks:
             try:
                 hook(self.config)
