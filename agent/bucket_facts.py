@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any, Callable, Iterable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agent.errors import _scrub
+from agent.statefile import replace_json
 
 logger = logging.getLogger(__name__)
 
@@ -168,24 +167,11 @@ class BucketFactsCache:
                     "region": item.region, "policy": item.policy,
                     "problems": list(item.problems), "location_error": item.location_error,
                     "policy_error": item.policy_error, "fetched_at": now}
-        tmp_name: str | None = None
         try:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=self.state_dir, prefix=".bucket-facts-",
-                                            suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"format": CACHE_FORMAT, "buckets": buckets}, handle, indent=1,
-                          sort_keys=True)
-            os.replace(tmp_name, self.path)
-            tmp_name = None
+            replace_json(self.path, {"format": CACHE_FORMAT, "buckets": buckets})
         except OSError as exc:
             logger.warning("cannot write bucket-facts cache %s: %s", self.path,
                            exc.strerror or exc)
             return False
-        finally:
-            if tmp_name is not None:
-                try:
-                    os.unlink(tmp_name)
-                except OSError:
-                    pass
         return True

@@ -14,7 +14,6 @@ import logging
 import os
 import random
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Callable, Iterable
 
 from agent.collectors.inventory import inventory_from_dict, inventory_to_dict
 from agent.model import Inventory
+from agent.statefile import replace_json
 
 logger = logging.getLogger(__name__)
 
@@ -149,29 +149,13 @@ class InventoryCache:
             "lifetime_seconds": self.ttl_seconds * (
                 1.0 - self.rng(0.0, self.ttl_jitter_fraction)),
         }
-        tmp_name: str | None = None
         try:
             self._ensure_dir()
-            fd, tmp_name = tempfile.mkstemp(dir=self.state_dir, prefix=".inventory-",
-                                            suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle, indent=1, sort_keys=True)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp_name, 0o600)  # mkstemp already uses 0600; say it explicitly
-            os.replace(tmp_name, self.path)
-            tmp_name = None
+            replace_json(self.path, document)
         except OSError as exc:
             logger.warning("cannot write inventory cache %s: %s", self.path,
                            exc.strerror or exc)
             return False
-        finally:
-            if tmp_name is not None:
-                try:
-                    os.unlink(tmp_name)
-                except OSError:
-                    pass
         logger.debug("stored inventory cache %s", self.path)
         return True
 

@@ -20,14 +20,14 @@ import json
 import logging
 import os
 import re
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path as FsPath
 from typing import Any, Iterable, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agent.errors import _scrub
+from agent.statefile import replace_file
 
 logger = logging.getLogger(__name__)
 
@@ -238,11 +238,7 @@ class PendingStore:
 
     def save(self, pending: Iterable[PendingQuery]) -> None:
         """Replace the file with ``pending``."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".flowlogs-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump([asdict(p) for p in pending], handle)
-        os.replace(tmp, self.path)
+        replace_file(self.path, json.dumps([asdict(p) for p in pending]))
 
 
 def corroborate(logs: Any, settings: FlowLogSettings, store: PendingStore, now: float,

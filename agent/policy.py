@@ -31,7 +31,6 @@ Deny's special cases, and operators other than the String*, Arn*, Bool, Null and
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import json
 import logging

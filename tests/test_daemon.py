@@ -20,7 +20,6 @@ from typing import Any, Iterator
 
 import jsonschema
 import pytest
-import yaml
 
 from agent.check import CheckDeps
 from agent.config import AgentConfig

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import http.server
-import json
 import os
 import threading
-from pathlib import Path
 
 import pytest
 

@@ -117,7 +117,7 @@ def test_redact_forms(text: str, secret: str) -> None:
 
 
 def test_redact_obj_walks_reports() -> None:
-    report = {"targets": [{"evidence": [f"presigned https://h/k?X-Amz-Signature=abc123&a=1"]}],
+    report = {"targets": [{"evidence": ["presigned https://h/k?X-Amz-Signature=abc123&a=1"]}],
               "n": 3, "t": ("AKIAIOSFODNN7EXAMPLE",)}
     out = redact_obj(report)
     assert "abc123" not in str(out) and KEY_ID not in str(out) and out["n"] == 3

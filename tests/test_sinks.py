@@ -9,9 +9,8 @@ import json
 import os
 import re
 import socket
-import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from agent.errors import AgentError
 from agent.model import S3Range
+from agent.statefile import replace_file
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +74,7 @@ def load_s3_ranges(file: str | None, download: bool, url: str, cache_dir: str | 
             with urllib.request.urlopen(url, timeout=timeout_seconds) as response:  # noqa: S310
                 body = response.read()
             json.loads(body)
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp")
-            tmp.write_bytes(body)
-            os.replace(tmp, cached)
+            replace_file(cached, body, mode=0o644)
         except (OSError, ValueError) as exc:
             if age is None:
                 raise RangesError("ranges_download_failed",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import logging
-import os
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -26,19 +25,3 @@ class Sink(abc.ABC):
     def close(self) -> None:
         """Flush and release files and clients."""
         self.flush()
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """fsync a directory so a rename or a new file in it survives a crash (rename(2) is atomic but
-    only durable once the directory entry is on disk — POSIX fsync, ext4 data=ordered caveat)."""
-    try:
-        fd = os.open(os.fspath(path), os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:  # some filesystems refuse O_DIRECTORY opens; durability then is theirs
-        logger.debug("cannot open directory %s for fsync: %s", path, exc)
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        logger.debug("fsync of directory %s failed: %s", path, exc)
-    finally:
-        os.close(fd)

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from agent.report import render_json
-from agent.sinks.base import Sink, fsync_dir
+from agent.sinks.base import Sink
+from agent.statefile import replace_file
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +122,8 @@ class Spool:
             return {"gen": gens[-1] if gens else 0, "offset": 0, "dropped": 0}
 
     def _write_state(self) -> None:
-        tmp = self.dir / "state.json.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"gen": self.gen, "offset": self.offset, "dropped": self.dropped}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.dir / "state.json")
-        fsync_dir(self.dir)
+        replace_file(self.dir / "state.json",
+                     json.dumps({"gen": self.gen, "offset": self.offset, "dropped": self.dropped}))
 
     @property
     def pending_bytes(self) -> int:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.report import render_json
-from agent.sinks.base import Sink, fsync_dir
+from agent.sinks.base import Sink
+from agent.statefile import fsync_dir
 
 logger = logging.getLogger(__name__)
 

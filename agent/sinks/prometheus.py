@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agent.sinks.base import Sink, fsync_dir
+from agent.sinks.base import Sink
+from agent.statefile import replace_file
 from agent.sinks.emf import _transfer_seconds
 
 logger = logging.getLogger(__name__)
@@ -89,15 +90,5 @@ class PrometheusTextfileSink(Sink):
 
     def emit(self, report: dict[str, Any]) -> None:
         """Atomically replace the file with this report's metrics."""
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(prometheus_text(report))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # node_exporter usually runs as another user
-            os.replace(tmp, self.path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        fsync_dir(self.path.parent)
+        # 0644: node_exporter usually runs as another user.
+        replace_file(self.path, prometheus_text(report), mode=0o644)
