@@ -118,22 +118,34 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from agent.config import load_config
-    from agent.report import render_json, render_text
-    from agent.wiring import build_check_deps
+    import time
+
     from agent.check import run_check
+    from agent.config import load_config
+    from agent.flowlogs import CycleCorroboration
+    from agent.redact import redact_obj
+    from agent.report import render_json, render_text
+    from agent.sinks.nagios import with_perfdata
+    from agent.wiring import build_check_deps
 
     config = load_config(args.config)
+    started = time.time()
     result = run_check(config, build_check_deps(config), force_refresh=args.refresh)
+    report = result.report
+    # Flow logs (opt-in): the same step the daemon runs each cycle, so cron and timer one-shots
+    # corroborate earlier runs too (the queue of pending queries lives in state_dir).
+    flowlogs = CycleCorroboration.from_config(config)
+    if flowlogs is not None:
+        ended = time.time()
+        report = flowlogs.step(report, started, ended, ended)
+    report = redact_obj(report)
     if args.format == "json":
-        print(render_json(result.report))
+        print(render_json(report))
     else:
-        from agent.sinks.nagios import with_perfdata
-        print(with_perfdata(render_text(result.report), result.report))
+        print(with_perfdata(render_text(report), report))
     if result.status is not Status.OK:
-        print(f"{PROG}: {result.report['summary']}", file=sys.stderr)
+        print(f"{PROG}: {report['summary']}", file=sys.stderr)
     return int(result.status)
-
 
 def _cmd_presign(args: argparse.Namespace) -> int:
     from agent.config import load_config

@@ -556,6 +556,52 @@ def test_daemon_corroborates_earlier_runs_with_flow_logs(
     assert [p.run_id for p in PendingStore(state).load()] == [second["run_id"]]
 
 
+def test_check_one_shots_corroborate_earlier_runs_with_flow_logs(
+        env: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Timer or cron one-shots: each `check` attaches what earlier runs' queries found (the
+    queue lives in state_dir) and starts one for its own transfer window."""
+    import dataclasses
+    import json
+    import uuid
+
+    import boto3
+
+    import agent.live
+    from agent.cli import main
+    bucket = f"canary-{uuid.uuid4().hex[:12]}"
+    endpoint = env.moto.endpoint_url
+    boto3.client("s3", region_name="eu-west-1", endpoint_url=endpoint).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    original = agent.live.run_transfer
+    monkeypatch.setattr(agent.live, "run_transfer", lambda plan, **kw: original(
+        dataclasses.replace(plan, endpoint_url=endpoint, addressing_style="path"), **kw))
+    for name, value in safe_environ().items():
+        monkeypatch.setenv(name, value)
+    group = f"/vpc/flow-logs-{uuid.uuid4().hex[:8]}"
+    eni = env.ids.instance_eni_id
+    logs = boto3.client("logs", region_name="eu-west-1", endpoint_url=endpoint)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=eni)
+    now = int(time.time())
+    logs.put_log_events(logGroupName=group, logStreamName=eni, logEvents=[
+        {"timestamp": now * 1000, "message": f"5 111122223333 {eni} 10.0.1.10 127.0.0.1 49152 443 "
+                                             f"6 10 5000 {now} {now + 1} ACCEPT OK 7 S3"}])
+    config = _transfer_config(env, tmp_path / "c.yaml", bucket, "s3-route-agent/canary/",
+                              state_dir=str(tmp_path / "state"),
+                              flow_logs={"enabled": True, "log_group": group, "limit": 20})
+    reports = []
+    for _ in range(2):
+        main(["check", "--config", str(config), "--format", "json"])
+        reports.append(json.loads(capsys.readouterr().out))
+    first, second = reports
+    assert "flow_logs" not in first
+    (answer,) = second["flow_logs"]
+    assert answer["corroborates_run"] == first["run_id"] and answer["path"] == "gateway"
+    for report in reports:
+        jsonschema.validate(report, report_schema())
+
+
 def test_flow_log_step_is_bounded(env: LocalEnvironment, tmp_path: Path) -> None:
     """At most ``max_pending`` queries wait (the oldest are given up, reported expired); a
     missing log group never raises; a hanging CloudWatch costs the cycle one step timeout."""
