@@ -6,12 +6,13 @@ itself and every failure becomes a fact or a one-line problem, never an exceptio
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from agent.bucket_facts import BucketFacts, BucketFactsCache
 from agent.cache import InventoryCache
@@ -83,11 +84,20 @@ def private_addresses(answers: Iterable[DnsAnswer]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def count_ec2_calls(client: Any, source: InventorySource) -> None:
-    """Count every EC2 API call the client makes (the fleet's shared request budget)."""
+@contextlib.contextmanager
+def counting_ec2_calls(client: Any, source: InventorySource) -> Iterator[None]:
+    """Count the EC2 API calls the client makes meanwhile (the fleet's shared request budget).
+
+    The hook is removed afterwards: clients live as long as the config, hooks must not pile up.
+    """
     def _count(**_: Any) -> None:
         source.ec2_calls += 1
-    client.meta.events.register("before-call.ec2.*", _count)
+    unique_id = f"s3-route-agent-count-{id(source)}"
+    client.meta.events.register("before-call.ec2.*", _count, unique_id=unique_id)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister("before-call.ec2.*", unique_id=unique_id)
 
 
 @dataclass(frozen=True)
@@ -115,10 +125,10 @@ def inventory_for(deps: CheckDeps, config: AgentConfig, identity: Identity,
         return InventoryOutcome(cached.inventory)
     try:
         client = deps.ec2_client(identity.region)
-        count_ec2_calls(client, source)
-        inventory = collect_inventory(client, identity.region, identity.vpc_id,
-                                      identity.subnet_id, addresses, clock=deps.clock,
-                                      previous=cached.inventory if cached else None)
+        with counting_ec2_calls(client, source):
+            inventory = collect_inventory(client, identity.region, identity.vpc_id,
+                                          identity.subnet_id, addresses, clock=deps.clock,
+                                          previous=cached.inventory if cached else None)
     except AgentError as exc:
         if cached is not None:
             source.origin, source.age_seconds = "cache", cached.age_seconds

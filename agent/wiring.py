@@ -4,11 +4,12 @@ daemon it starts) calls this; collectors and the engine never build their own cl
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from agent.aws import make_client, make_ec2_client
+from agent.aws import make_client
 from agent.bucket_facts import BucketFacts, BucketFactsCache, collect_bucket_facts
 from agent.cache import InventoryCache
 from agent.check import CheckDeps
@@ -39,11 +40,24 @@ def build_check_deps(config: AgentConfig) -> CheckDeps:
         return resolve_host(resolver, host, clock=time.monotonic,
                             query_ipv6=config.dns.query_ipv6)
 
+    # One client per region and service for the life of this config: a boto3 client is
+    # thread-safe and costly to build (it loads the service model), and the daemon asks for one
+    # on every inventory refresh and bucket-facts lookup.
+    clients: dict[tuple[str, str], Any] = {}
+    clients_lock = threading.Lock()
+
+    def client(service: str, region: str) -> Any:
+        with clients_lock:
+            if (service, region) not in clients:
+                clients[(service, region)] = make_client(
+                    service, region, config.aws.endpoint_url,
+                    connect_timeout=config.aws.connect_timeout_seconds,
+                    read_timeout=config.aws.read_timeout_seconds,
+                    max_attempts=config.aws.max_attempts)
+            return clients[(service, region)]
+
     def ec2_client(region: str) -> Any:
-        return make_ec2_client(region, config.aws.endpoint_url,
-                               connect_timeout=config.aws.connect_timeout_seconds,
-                               read_timeout=config.aws.read_timeout_seconds,
-                               max_attempts=config.aws.max_attempts)
+        return client("ec2", region)
 
     def s3_ranges() -> tuple[S3Range, ...]:
         return load_s3_ranges(config.s3_ranges.file, config.s3_ranges.download,
@@ -58,11 +72,7 @@ def build_check_deps(config: AgentConfig) -> CheckDeps:
     def bucket_facts(bucket: str, region: str) -> BucketFacts:
         # GetBucketLocation answers from any region; botocore follows S3's region redirect for
         # GetBucketPolicy of a bucket elsewhere (botocore S3RegionRedirectorv2).
-        return collect_bucket_facts(make_client(
-            "s3", region, config.aws.endpoint_url,
-            connect_timeout=config.aws.connect_timeout_seconds,
-            read_timeout=config.aws.read_timeout_seconds,
-            max_attempts=config.aws.max_attempts), bucket)
+        return collect_bucket_facts(client("s3", region), bucket)
 
     def bucket_cache() -> BucketFactsCache:
         return BucketFactsCache(Path(config.state_dir), ttl_seconds=config.inventory.ttl_seconds)

@@ -7,6 +7,7 @@ service ``S3`` and again under ``AMAZON``; only the ``S3`` rows say the range is
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -39,7 +40,22 @@ def s3_ranges_from_document(document: dict[str, Any]) -> tuple[S3Range, ...]:
 
 
 def load_s3_ranges_file(path: str | os.PathLike[str]) -> tuple[S3Range, ...]:
-    """S3 ranges from a local file; RangesError with a one-line reason otherwise."""
+    """S3 ranges from a local file; RangesError with a one-line reason otherwise.
+
+    The real file is a few MB and the daemon asks every cycle: it is parsed once per version
+    (path, modification time, size), not once per cycle.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise RangesError("ranges_unreadable", f"cannot read S3 ranges file {path}: "
+                          f"{exc.strerror}") from None
+    return _parse_ranges_file(os.fspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_ranges_file(path: str, mtime_ns: int, size: int) -> tuple[S3Range, ...]:
+    """Parse one version of a ranges file (the key's mtime and size tell versions apart)."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
