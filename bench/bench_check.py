@@ -1,5 +1,6 @@
 """Benchmark (not a test): wall time and EC2 calls of `check` against the local environment,
-cold (empty inventory cache) and warm (cache within its TTL).
+cold (empty inventory cache), warm (cache within its TTL) and refresh (cache present, refreshed:
+the prefix-list entries and endpoint ENIs are reused when unchanged).
 
 Run: .venv/bin/python bench/bench_check.py [--runs N]
 Each run is a fresh `python -m agent check` process, as cron or a systemd timer starts it.
@@ -22,11 +23,11 @@ from agent.localenv.environment import LocalEnvironment, safe_environ
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_check(config: Path) -> tuple[float, dict]:
+def one_check(config: Path, *extra: str) -> tuple[float, dict]:
     """Run check once in a new process; (wall seconds, report)."""
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "agent", "check", "--config", str(config),
-                           "--format", "json"], cwd=ROOT, env=safe_environ(), text=True,
+                           "--format", "json", *extra], cwd=ROOT, env=safe_environ(), text=True,
                           capture_output=True, timeout=120)
     elapsed = time.perf_counter() - started
     return elapsed, json.loads(proc.stdout)
@@ -40,11 +41,11 @@ def main() -> None:
     with LocalEnvironment() as env, tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         config = env.write_config(Path(tmp) / "c.yaml", state_dir=str(state))
-        rows: dict[str, list[tuple[float, int, float]]] = {"cold": [], "warm": []}
+        rows: dict[str, list[tuple[float, int, float]]] = {"cold": [], "warm": [], "refresh": []}
         for _ in range(args.runs):
             shutil.rmtree(state, ignore_errors=True)
-            for kind in ("cold", "warm"):
-                wall, report = one_check(config)
+            for kind in ("cold", "warm", "refresh"):
+                wall, report = one_check(config, *(("--refresh",) if kind == "refresh" else ()))
                 rows[kind].append((wall, report["facts"]["ec2_calls"], report["duration_ms"]))
         targets = len(report["targets"])
         print(f"check against the local environment, {targets} targets, {args.runs} runs each "
