@@ -39,8 +39,6 @@ def local_env():
             ids = env.ids
             s3 = boto3.session.Session(region_name="eu-west-1").client(
                 "s3", endpoint_url=env.moto.endpoint_url)
-            s3.create_bucket(Bucket=DEMO_BUCKET, CreateBucketConfiguration={
-                "LocationConstraint": "eu-west-1"})
             s3.put_bucket_policy(Bucket=DEMO_BUCKET, Policy=json.dumps({
                 "Version": "2012-10-17", "Statement": [{
                     "Sid": "OnlyThroughOurGateway", "Effect": "Deny", "Principal": "*",

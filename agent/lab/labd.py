@@ -153,8 +153,7 @@ class LabAws:
         self._s3 = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing",
             region_name=world.REGION).client("s3", endpoint_url=self.moto.endpoint_url)
-        self._s3.create_bucket(Bucket=DEMO_BUCKET, CreateBucketConfiguration={
-            "LocationConstraint": world.REGION})
+        world.ensure_bucket(self.moto.endpoint_url, DEMO_BUCKET)
         endpoints = (self.ids.gateway_endpoint_id, self.ids.interface_endpoint_id)
         self.oracle_policy = oracle_policy(ORACLE_BUCKET, endpoints)
         for name in (*endpoints, PUBLIC_KEY_NAME):

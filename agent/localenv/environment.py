@@ -121,6 +121,7 @@ class LocalEnvironment:
         self.moto = world.start_moto_server()
         try:
             self.ids = world.seed_world(self.moto.endpoint_url, private_dns=self.private_dns)
+            world.ensure_bucket(self.moto.endpoint_url, DEMO_BUCKET)
             self.zone = dns_zone_for(self.ids)
             self.dns = LocalDnsServer(self.zone).start()
             self.imds = LocalImdsServer(instance_metadata_for(self.ids)).start()

@@ -171,6 +171,27 @@ def local_ec2_client(endpoint_url: str, region: str = REGION,
     return use_moto_account(session.client("ec2", endpoint_url=endpoint_url), account_id)
 
 
+def ensure_bucket(endpoint_url: str, bucket: str, region: str = REGION) -> None:
+    """Create ``bucket`` in ``region`` on the local moto server unless this account has it.
+
+    moto's S3 state is shared by every server of the process, so the local environment, the lab
+    and the tests may each ask for the same bucket.
+    """
+    from botocore.exceptions import ClientError
+
+    _require_loopback(endpoint_url)
+    s3 = boto3.session.Session(region_name=region, **_FAKE_CREDENTIALS).client(
+        "s3", endpoint_url=endpoint_url)
+    params: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":  # us-east-1 takes no LocationConstraint (S3 API, CreateBucket)
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**params)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
+
+
 def use_moto_account(client: Any, account_id: str) -> Any:
     """Make ``client``'s requests land in moto account ``account_id``; returns the client.
 
