@@ -150,6 +150,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_presign(args: argparse.Namespace) -> int:
     from agent.config import load_config
     from agent.presign import render_presign_text, run_presign_audit
+    from agent.redact import redact_obj
     from agent.report import render_json
     from agent.wiring import build_check_deps
 
@@ -157,16 +158,19 @@ def _cmd_presign(args: argparse.Namespace) -> int:
     audit = run_presign_audit(config, build_check_deps(config), args.bucket, args.key,
                               region=args.region, endpoint_url=args.endpoint_url,
                               vpce_id=args.vpce_id)
-    print(render_json(audit.report) if args.format == "json"
-          else render_presign_text(audit.report))
+    # The audit embeds the check report: redacted as check's own stdout is ("urls" already are,
+    # with presign's documented REDACTED).
+    report = {k: v if k == "urls" else redact_obj(v) for k, v in audit.report.items()}
+    print(render_json(report) if args.format == "json" else render_presign_text(report))
     if audit.status is not Status.OK:
-        print(f"{PROG}: {audit.report['summary']}", file=sys.stderr)
+        print(f"{PROG}: {report['summary']}", file=sys.stderr)
     return int(audit.status)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from agent.config import load_config
     from agent.explain import explain_host, render_explanation
+    from agent.redact import redact, redact_obj
     from agent.report import render_json
     from agent.wiring import build_check_deps
 
@@ -174,8 +178,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     # The same wiring as check: bucket facts come from build_check_deps's collector.
     explanation = explain_host(config, build_check_deps(config), args.host,
                                Expect(args.expect) if args.expect else None, args.bucket)
-    print(render_json(explanation.to_dict()) if args.format == "json"
-          else render_explanation(explanation))
+    # Redacted as check's stdout is (the explanation embeds the check report).
+    print(render_json(redact_obj(explanation.to_dict())) if args.format == "json"
+          else redact(render_explanation(explanation)))
+    if explanation.status is not Status.OK:
+        summary = explanation.check.report.get("summary") or explanation.status.name
+        print(f"{PROG}: {redact(summary)}", file=sys.stderr)
     return int(explanation.status)
 
 
@@ -205,10 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    from agent.redact import redact
     try:
         return handler(args)
     except AgentError as exc:
-        print(f"{PROG}: UNKNOWN: {exc.message}", file=sys.stderr)
+        print(redact(f"{PROG}: UNKNOWN: {exc.message}"), file=sys.stderr)
         return int(Status.UNKNOWN)
     except KeyboardInterrupt:
         print(f"{PROG}: UNKNOWN: interrupted", file=sys.stderr)
@@ -216,7 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
         if args.debug:
             raise
-        print(f"{PROG}: UNKNOWN: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        detail = " ".join(str(exc).split())
+        print(redact(f"{PROG}: UNKNOWN: internal error: {type(exc).__name__}: {detail}"),
+              file=sys.stderr)
         return int(Status.UNKNOWN)
 
 

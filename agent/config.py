@@ -292,7 +292,11 @@ class _Scalar(_Spec):
         if not isinstance(node, yaml.ScalarNode):
             raise _fail(node, where, f"must be a {self._name()}, not a "
                         f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}")
-        value = yaml.safe_load(yaml.serialize(node))
+        try:
+            value = yaml.safe_load(yaml.serialize(node))
+        except (yaml.YAMLError, ValueError) as exc:  # an unknown or mismatched tag (!foo, !!int x)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise _fail(node, where, f"cannot read value {node.tag!r}: {problem}") from None
         if value is None:
             if self.nullable:
                 return None
@@ -345,6 +349,8 @@ class _Map(_Spec):
             node_items = node.value
         out: dict[str, Any] = {}
         for key_node, value_node in node_items:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _fail(key_node, where or "config", "unknown key (a key must be a name)")
             key = key_node.value
             path = f"{where}.{key}" if where else str(key)
             if key not in self.fields:
@@ -518,6 +524,9 @@ def load_config(path: str | os.PathLike[str]) -> AgentConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("invalid_config", f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("invalid_config", f"cannot read config {path}: not UTF-8 text "
+                          f"(byte {exc.start})") from None
     config = parse_config(text, str(path))
     base = Path(path).resolve().parent
     ranges_file = config.s3_ranges.file

@@ -70,3 +70,23 @@ def test_missing_file_is_one_line(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
     assert "cannot read config" in info.value.message
+
+
+@pytest.mark.parametrize("text,message", [
+    ("aws:\n  region: !foo x\n", "aws.region (line 2)"),
+    ("dns:\n  port: !!int fifty\n", "dns.port (line 2)"),
+    ("? [a, b]\n: 1\n", "(line 1): unknown key"),
+], ids=["unknown tag", "bad explicit tag", "non-scalar key"])
+def test_yaml_tags_and_complex_keys_are_config_errors(text, message):
+    """What the schema cannot read is a one-line ConfigError naming the line, not a crash."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "cfg.yaml")
+    assert message in info.value.message and "\n" not in info.value.message
+
+
+def test_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"aws:\n  region: \xe9u-west-1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "cannot read config" in info.value.message and "UTF-8" in info.value.message

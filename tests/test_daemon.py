@@ -185,6 +185,16 @@ def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
     assert any("config error" in m for _, m in notify.messages)
 
 
+
+@pytest.mark.parametrize("content", [b"aws:\n  region: \xe9u-west-1\n", b"aws:\n  region: !foo x\n",
+                                     b"? [a, b]\n: 1\n"], ids=["not utf-8", "unknown tag",
+                                                                 "non-scalar key"])
+def test_unreadable_config_at_start_also_exits_78(tmp_path: Path, content: bytes) -> None:
+    """Every config that cannot be loaded is EX_CONFIG (78), not a crash systemd restarts."""
+    config = tmp_path / "bad.yaml"
+    config.write_bytes(content)
+    assert Daemon(str(config), notifier=SdNotifier({})).run() == EXIT_CONFIG
+
 class _BlackHole:
     """A UDP socket on 127.0.0.1 that receives DNS queries and never answers."""
 

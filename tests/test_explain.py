@@ -138,3 +138,45 @@ def test_unreadable_bucket_policy_is_not_called_absent(local_env, config_path, c
                            "--config", str(config_path))
     assert "could not be read" in out and "has no bucket policy" not in out
     assert "GetBucketPolicy missing-bucket" in out
+
+
+SECRET_SIGNATURE = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("argv", [
+    ("explain", "s3.eu-west-1.amazonaws.com", "--format", "json"),
+    ("explain", "s3.eu-west-1.amazonaws.com", "--format", "text"),
+    ("presign", "--bucket", "demo-bucket", "--key", "k", "--format", "json"),
+    ("presign", "--bucket", "demo-bucket", "--key", "k", "--format", "text"),
+    ("check", "--format", "json"),
+], ids=["explain json", "explain text", "presign json", "presign text", "check json"])
+def test_cli_outputs_are_redacted_like_check(local_env, config_path, capsys, monkeypatch, argv):
+    """A collector message carrying a signature never reaches stdout or stderr of any report
+    command (check's stdout is redacted; explain and presign embed the same check report)."""
+    import agent.wiring
+    from dataclasses import replace
+    from agent.errors import IdentityError
+    real = agent.wiring.build_check_deps
+
+    def leaky(config):
+        def identity():
+            raise IdentityError("imds_unreachable", "IMDS said https://b.s3.amazonaws.com/k?"
+                                f"X-Amz-Signature={SECRET_SIGNATURE}&AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE")
+        return replace(real(config), identity=identity)
+    monkeypatch.setattr(agent.wiring, "build_check_deps", leaky)
+    command, *rest = argv
+    code, out, err = run_cli(capsys, command, "--config", str(config_path), *rest)
+    assert code == 3
+    assert "X-Amz-Signature=" in out + err  # the message itself is there, its secret is not
+    for secret in (SECRET_SIGNATURE, "AKIAIOSFODNN7EXAMPLE"):
+        assert secret not in out and secret not in err
+
+
+def test_explain_not_ok_gives_a_one_line_reason_on_stderr(local_env, config_path, capsys):
+    """Like check and presign: a status other than OK puts its one-line reason on stderr."""
+    code, out, err = run_cli(capsys, "explain", "nothing.s3.eu-west-1.example.org", "--config",
+                             str(config_path))
+    assert code == 2
+    reasons = [line for line in err.splitlines() if "CRITICAL" in line]
+    assert len(reasons) == 1 and "nothing.s3.eu-west-1.example.org" in reasons[0]
+    assert "nxdomain" in reasons[0].lower() or "does not exist" in reasons[0].lower()

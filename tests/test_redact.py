@@ -134,3 +134,24 @@ def test_cli_logging_installs_the_filter() -> None:
         assert logging.getLogger("botocore").level == logging.WARNING
     finally:
         logging.getLogger().handlers[:] = saved
+
+
+@pytest.mark.parametrize("error", ["agent", "internal"])
+def test_cli_one_line_failures_are_redacted(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str],
+                                            error: str) -> None:
+    """The UNKNOWN line main() prints for a failure goes through the redaction logs get."""
+    import agent.config
+    from agent.cli import main
+    from agent.errors import AgentError
+    secret = "X-Amz-Signature=" + "ab" * 32
+
+    def broken(_path: object) -> None:
+        text = f"GET https://b.s3.amazonaws.com/k?{secret}\n  failed"
+        raise AgentError("x", text) if error == "agent" else RuntimeError(text)
+    monkeypatch.setattr(agent.config, "load_config", broken)
+    assert main(["check", "--config", "c.yaml"]) == 3
+    err = capsys.readouterr().err
+    assert "UNKNOWN" in err and "X-Amz-Signature=" in err
+    assert "ab" * 32 not in err
+    assert len(err.strip().splitlines()) == 1, err  # one line, even from a multi-line message
