@@ -30,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(int(Status.UNKNOWN), f"{PROG}: UNKNOWN: {message}\n")
 
 
-def configure_logging(level: str) -> None:
-    """Logs go to stderr, one line each; botocore stays at WARNING unless asked."""
+def configure_logging(level: str, aws_debug: bool = False) -> None:
+    """Logs go to stderr, one line each, redacted; botocore stays at WARNING unless asked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
     root = logging.getLogger()
@@ -41,8 +41,7 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if level.upper() != "DEBUG-AWS"
-                                          else logging.DEBUG)
+        logging.getLogger(noisy).setLevel(logging.DEBUG if aws_debug else logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--aws-debug", action="store_true",
+                        help="log botocore/urllib3 at DEBUG too (signatures and keys redacted)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     check = sub.add_parser("check", help="check every target once and report (exit = status)")
@@ -211,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``s3-route-agent`` console script and ``python -m agent``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.aws_debug)
     handler: Callable[[argparse.Namespace], int] = args.handler
     from agent.redact import redact
     try:

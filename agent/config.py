@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -310,6 +311,8 @@ class _Scalar(_Spec):
             raise _fail(node, where, f"must be a {self._name()}, not {value!r}")
         if self.choices and value not in self.choices:
             raise _fail(node, where, f"must be one of {', '.join(self.choices)}, not {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _fail(node, where, f"must be a finite {self._name()}, not {value!r}")
         if self.minimum is not None and value < self.minimum:
             raise _fail(node, where, f"must be at least {self.minimum:g}, not {value!r}")
         if self.extra is not None:

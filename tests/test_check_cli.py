@@ -266,3 +266,18 @@ def test_console_script_entry_point_matches_module():
     import tomllib
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["s3-route-agent"] == "agent.cli:main" and callable(main)
+
+
+def test_aws_debug_logs_botocore_but_redacts_signatures(env, tmp_path):
+    import re
+    config = env.write_config(tmp_path / "c.yaml", state_dir=str(tmp_path / "state"))
+    quiet = run_cli("--log-level", "DEBUG", "check", "--config", str(config))
+    assert quiet.returncode == 2 and "DEBUG" in quiet.stderr      # the agent's own debug lines
+    assert "Sending http request" not in quiet.stderr  # botocore stays at WARNING unless asked
+    loud = run_cli("--log-level", "DEBUG", "--aws-debug", "check", "--config", str(config),
+                   "--refresh")
+    assert loud.returncode == 2
+    assert "Sending http request" in loud.stderr   # botocore's own DEBUG lines are there
+    assert "Authorization" in loud.stderr
+    assert not re.search(r"Signature=[0-9a-f]{64}", loud.stderr)
+    assert not re.search(r"Credential=testing/", loud.stderr)

@@ -54,6 +54,8 @@ BAD = [
     ("- a\n- b\n", "must be a mapping"),
     ("aws: {region: [\n", "malformed YAML"),
     ("imds:\n  token_ttl_seconds: 99999\n", "must be at most 21600"),
+    ("dns:\n  timeout_seconds: .nan\n", "dns.timeout_seconds (line 2): must be a finite number"),
+    ("inventory:\n  ttl_seconds: .inf\n", "inventory.ttl_seconds (line 2): must be a finite"),
 ]
 
 
