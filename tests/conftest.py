@@ -11,6 +11,7 @@ import pytest
 
 from agent.aws import make_ec2_client
 from agent.localenv import world as local_world
+from agent.localenv.environment import LocalEnvironment, safe_environ
 from agent.localenv.world import HubIds, MotoServer, WorldIds
 
 # ---------------------------------------------------------------------------------------------
@@ -54,6 +55,17 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
     for name, saved in levels.items():
         logging.getLogger(name).setLevel(saved)
+
+
+@pytest.fixture(scope="module")
+def local_env() -> Iterator[LocalEnvironment]:
+    """The local environment (moto, DNS, IMDS on 127.0.0.1) with the safe environment applied,
+    for tests that run the agent in-process."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in safe_environ().items():
+            patch.setenv(name, value)
+        with LocalEnvironment() as env:
+            yield env
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,8 @@ from agent.config import AgentConfig
 from agent.daemon import EXIT_CONFIG, Daemon, SdNotifier, call_with_timeout, host_phase, StepTimeout
 from agent.localenv.environment import LocalEnvironment, safe_environ
 from agent.report import report_schema
-from agent.sinks import FanOut, Sink
+from agent.sinks import FanOut
+from support import MemorySink
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -248,16 +249,6 @@ def test_hung_step_times_out_and_sigterm_stops_within_10s(env: LocalEnvironment,
         hole.sock.close()
 
 
-class _Memory(Sink):
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.reports: list[dict[str, Any]] = []
-
-    def emit(self, report: dict[str, Any]) -> None:
-        self.reports.append(report)
-
-
 def test_failing_cycle_reports_unknown_and_loop_continues(env: LocalEnvironment,
                                                           tmp_path: Path) -> None:
     from agent.wiring import build_check_deps
@@ -276,7 +267,7 @@ def test_failing_cycle_reports_unknown_and_loop_continues(env: LocalEnvironment,
         from dataclasses import replace
         return replace(real, identity=flaky_identity)
 
-    memory = _Memory()
+    memory = MemorySink()
     daemon = Daemon(str(config), max_cycles=3, notifier=SdNotifier({}),
                     deps_factory=deps_factory, sinks_factory=lambda _c: FanOut([memory]))
     assert daemon.run() == 0
@@ -491,7 +482,7 @@ def test_first_cycle_waits_for_the_host_phase(env: LocalEnvironment, tmp_path: P
     config = env.write_config(tmp_path / "c.yaml", daemon={"interval_seconds": 600,
                                                            "jitter_seconds": 2.0})
     notifier = _Recording()
-    memory = _Memory()
+    memory = MemorySink()
     daemon = Daemon(str(config), max_cycles=1, notifier=notifier, host_seed=seed,
                     sinks_factory=lambda _c: FanOut([memory]))
     started = time.monotonic()
@@ -506,79 +497,24 @@ def test_first_cycle_waits_for_the_host_phase(env: LocalEnvironment, tmp_path: P
     config = env.write_config(tmp_path / "d.yaml", daemon={"interval_seconds": 600,
                                                            "jitter_seconds": 0})
     assert Daemon(str(config), max_cycles=1, notifier=no_jitter,
-                  sinks_factory=lambda _c: FanOut([_Memory()])).run() == 0
+                  sinks_factory=lambda _c: FanOut([MemorySink()])).run() == 0
     assert not any("EXTEND_TIMEOUT_USEC" in a[0] for _, a in no_jitter.sent)
 
 
 # ---- flow-log corroboration each cycle (issue 4 section 6, in the daemon) ---------------------
 
-def test_daemon_corroborates_earlier_runs_with_flow_logs(
-        env: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cycle 1 starts a Logs Insights query for its transfer window; cycle 2 collects it and its
-    report names run 1 with the traffic path; run 2's own query is left pending."""
+@pytest.fixture
+def flow_logs_world(env: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                    ) -> Path:
+    """A canary bucket, transfers sent to moto on 127.0.0.1, and a flow-log group holding what
+    the VPC would deliver for the transfer's flow (peer 127.0.0.1 here) plus another ENI's flow
+    that must not count. Returns a config with transfer and flow_logs enabled."""
     import dataclasses
     import uuid
 
     import boto3
 
     import agent.live
-    from agent.flowlogs import PendingStore
-    bucket = f"canary-{uuid.uuid4().hex[:12]}"
-    endpoint = env.moto.endpoint_url
-    boto3.client("s3", region_name="eu-west-1", endpoint_url=endpoint).create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    original = agent.live.run_transfer
-    monkeypatch.setattr(agent.live, "run_transfer", lambda plan, **kw: original(
-        dataclasses.replace(plan, endpoint_url=endpoint, addressing_style="path"), **kw))
-    group = f"/vpc/flow-logs-{uuid.uuid4().hex[:8]}"
-    eni = env.ids.instance_eni_id
-    logs = boto3.client("logs", region_name="eu-west-1", endpoint_url=endpoint)
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName=eni)
-    now = int(time.time())
-    # What the VPC would deliver for the transfer's flow (peer 127.0.0.1 here), and another
-    # ENI's flow that must not count.
-    logs.put_log_events(logGroupName=group, logStreamName=eni, logEvents=[
-        {"timestamp": now * 1000, "message": f"5 111122223333 {eni} 10.0.1.10 127.0.0.1 49152 443 "
-                                             f"6 10 5000 {now} {now + 1} ACCEPT OK 7 S3"},
-        {"timestamp": now * 1000, "message": f"5 111122223333 eni-other 10.0.1.11 127.0.0.1 49153 "
-                                             f"443 6 10 5000 {now} {now + 1} ACCEPT OK 8 S3"}])
-    state = tmp_path / "state"
-    config = _transfer_config(env, tmp_path / "c.yaml", bucket, "s3-route-agent/canary/",
-                              state_dir=str(state),
-                              daemon={"interval_seconds": 0.01, "jitter_seconds": 0},
-                              flow_logs={"enabled": True, "log_group": group,
-                                         "margin_seconds": 120, "limit": 20,
-                                         "max_wait_seconds": 600})
-    memory = _Memory()
-    daemon = Daemon(str(config), max_cycles=2, notifier=SdNotifier({}),
-                    sinks_factory=lambda _c: FanOut([memory]))
-    assert daemon.run() == 0
-    first, second = memory.reports
-    assert first["targets"][0]["transfer"]["outcome"] == "ok", first["targets"][0]["transfer"]
-    assert "flow_logs" not in first
-    (answer,) = second["flow_logs"]
-    assert answer["corroborates_run"] == first["run_id"]
-    assert answer["status"] == "found" and answer["path"] == "gateway"
-    assert answer["traffic_paths"] == ["7"] and len(answer["flows"]) == 1
-    for report in memory.reports:
-        jsonschema.validate(report, report_schema())
-    assert [p.run_id for p in PendingStore(state).load()] == [second["run_id"]]
-
-
-def test_check_one_shots_corroborate_earlier_runs_with_flow_logs(
-        env: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """Timer or cron one-shots: each `check` attaches what earlier runs' queries found (the
-    queue lives in state_dir) and starts one for its own transfer window."""
-    import dataclasses
-    import json
-    import uuid
-
-    import boto3
-
-    import agent.live
-    from agent.cli import main
     bucket = f"canary-{uuid.uuid4().hex[:12]}"
     endpoint = env.moto.endpoint_url
     boto3.client("s3", region_name="eu-west-1", endpoint_url=endpoint).create_bucket(
@@ -596,18 +532,54 @@ def test_check_one_shots_corroborate_earlier_runs_with_flow_logs(
     now = int(time.time())
     logs.put_log_events(logGroupName=group, logStreamName=eni, logEvents=[
         {"timestamp": now * 1000, "message": f"5 111122223333 {eni} 10.0.1.10 127.0.0.1 49152 443 "
-                                             f"6 10 5000 {now} {now + 1} ACCEPT OK 7 S3"}])
-    config = _transfer_config(env, tmp_path / "c.yaml", bucket, "s3-route-agent/canary/",
-                              state_dir=str(tmp_path / "state"),
-                              flow_logs={"enabled": True, "log_group": group, "limit": 20})
+                                             f"6 10 5000 {now} {now + 1} ACCEPT OK 7 S3"},
+        {"timestamp": now * 1000, "message": f"5 111122223333 eni-other 10.0.1.11 127.0.0.1 49153 "
+                                             f"443 6 10 5000 {now} {now + 1} ACCEPT OK 8 S3"}])
+    return _transfer_config(env, tmp_path / "c.yaml", bucket, "s3-route-agent/canary/",
+                            state_dir=str(tmp_path / "state"),
+                            daemon={"interval_seconds": 0.01, "jitter_seconds": 0},
+                            flow_logs={"enabled": True, "log_group": group,
+                                       "margin_seconds": 120, "limit": 20,
+                                       "max_wait_seconds": 600})
+
+
+def test_daemon_corroborates_earlier_runs_with_flow_logs(flow_logs_world: Path,
+                                                         tmp_path: Path) -> None:
+    """Cycle 1 starts a Logs Insights query for its transfer window; cycle 2 collects it and its
+    report names run 1 with the traffic path; run 2's own query is left pending."""
+    from agent.flowlogs import PendingStore
+    memory = MemorySink()
+    daemon = Daemon(str(flow_logs_world), max_cycles=2, notifier=SdNotifier({}),
+                    sinks_factory=lambda _c: FanOut([memory]))
+    assert daemon.run() == 0
+    first, second = memory.reports
+    assert first["targets"][0]["transfer"]["outcome"] == "ok", first["targets"][0]["transfer"]
+    assert "flow_logs" not in first
+    (answer,) = second["flow_logs"]
+    assert answer["corroborates_run"] == first["run_id"]
+    assert answer["status"] == "found" and answer["path"] == "gateway"
+    assert answer["traffic_paths"] == ["7"] and len(answer["flows"]) == 1
+    for report in memory.reports:
+        jsonschema.validate(report, report_schema())
+    assert [p.run_id for p in PendingStore(tmp_path / "state").load()] == [second["run_id"]]
+
+
+def test_check_one_shots_corroborate_earlier_runs_with_flow_logs(
+        flow_logs_world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Timer or cron one-shots: each `check` attaches what earlier runs' queries found (the
+    queue lives in state_dir) and starts one for its own transfer window."""
+    import json
+
+    from agent.cli import main
     reports = []
     for _ in range(2):
-        main(["check", "--config", str(config), "--format", "json"])
+        main(["check", "--config", str(flow_logs_world), "--format", "json"])
         reports.append(json.loads(capsys.readouterr().out))
     first, second = reports
     assert "flow_logs" not in first
     (answer,) = second["flow_logs"]
     assert answer["corroborates_run"] == first["run_id"] and answer["path"] == "gateway"
+    assert answer["traffic_paths"] == ["7"]
     for report in reports:
         jsonschema.validate(report, report_schema())
 

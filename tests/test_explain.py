@@ -14,20 +14,13 @@ from agent.check import run_check
 from agent.config import load_config
 from agent.explain import explain_host, render_explanation
 from agent.localenv import world
-from agent.localenv.environment import LocalEnvironment, interface_host, safe_environ
+from agent.localenv.environment import interface_host, safe_environ
 from agent.model import Status
 from agent.wiring import build_check_deps
 
 
 
 
-@pytest.fixture(scope="module")
-def local_env():
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in safe_environ().items():
-            patch.setenv(name, value)
-        with LocalEnvironment() as env:
-            yield env
 
 
 @pytest.fixture

@@ -295,15 +295,6 @@ def test_fix_with_interface_endpoint_names_the_endpoint_url():
 
 # --- end to end against the local environment -------------------------------------------------
 
-@pytest.fixture(scope="module")
-def local_env():
-    """The local environment (moto, DNS, IMDS on 127.0.0.1) with the safe environment applied."""
-    from agent.localenv.environment import LocalEnvironment, safe_environ
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in safe_environ().items():
-            patch.setenv(name, value)
-        with LocalEnvironment() as env:
-            yield env
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from agent.sinks.emf import EmfSink, emf_records
 from agent.sinks.jsonl import JsonLinesSink
 from agent.sinks.nagios import perfdata, with_perfdata
 from agent.sinks.prometheus import PrometheusTextfileSink, prometheus_text
+from support import MemorySink
 
 
 @pytest.fixture(scope="module")
@@ -307,18 +308,8 @@ class _Broken(Sink):
         raise OSError("disk on fire")
 
 
-class _Memory(Sink):
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.reports: list[dict[str, Any]] = []
-
-    def emit(self, report: dict[str, Any]) -> None:
-        self.reports.append(report)
-
-
 def test_fanout_keeps_feeding_other_sinks(real_report: dict[str, Any]) -> None:
-    memory = _Memory()
+    memory = MemorySink()
     fan = FanOut([_Broken(), memory])
     fan.emit(real_report)
     fan.emit(real_report)
