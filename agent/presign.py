@@ -39,6 +39,8 @@ from agent.config import AgentConfig, TargetSpec
 from agent.hostnames import GLOBAL_ENDPOINT_REGION, S3HostForm, parse_s3_host
 from agent.model import Expect, Path, Status, TargetVerdict, VpcEndpoint
 
+from agent.report import identity_line
+
 logger = logging.getLogger(__name__)
 
 # Query parameters that carry a signature, a credential or a session token. SigV2 query auth:
@@ -593,8 +595,7 @@ def render_presign_text(report: dict[str, Any]) -> str:
              f"(region {report['region'] or '-'}): overall {report['status']}"]
     ident = report.get("identity")
     if ident:
-        lines.append(f"host {ident.get('instance_id') or '-'} in {ident['region']} "
-                     f"{ident['vpc_id']} {ident['subnet_id']}")
+        lines.append(identity_line(ident, with_source=False))
     settings = report.get("host_settings") or {}
     shown = {**settings.get("environment", {}), **{f"~/.aws/config {k}": v for k, v in
                                                    settings.get("config_file", {}).items()}}

@@ -90,14 +90,20 @@ def render_json(report: dict[str, Any]) -> str:
     return json.dumps(report, sort_keys=False, separators=(",", ":"))
 
 
+def identity_line(ident: dict[str, Any], with_source: bool = True) -> str:
+    """"host i-… in REGION vpc-… subnet-…", the line every text rendering starts with."""
+    line = (f"host {ident.get('instance_id') or '-'} in {ident['region']} {ident['vpc_id']} "
+            f"{ident['subnet_id']}")
+    return f"{line} (identity from {ident['source']})" if with_source else line
+
+
 def render_text(report: dict[str, Any]) -> str:
     """The report for people: a line per target (status, path, reason), then the evidence."""
     lines = [f"s3-route-agent {report['agent']['version']}  {report['time']}  "
              f"overall {report['status']}"]
     ident = report.get("identity")
     if ident:
-        lines.append(f"host {ident.get('instance_id') or '-'} in {ident['region']} "
-                     f"{ident['vpc_id']} {ident['subnet_id']} (identity from {ident['source']})")
+        lines.append(identity_line(ident))
     facts = report["facts"]
     if facts.get("route_table"):
         lines.append(f"route table {facts['route_table']} ({facts['route_table_association']}), "
