@@ -38,7 +38,6 @@ from agent.check import CheckDeps, CheckResult, run_check
 from agent.config import AgentConfig, TargetSpec
 from agent.hostnames import GLOBAL_ENDPOINT_REGION, S3HostForm, parse_s3_host
 from agent.model import Expect, Path, Status, TargetVerdict, VpcEndpoint
-
 from agent.report import identity_line
 
 logger = logging.getLogger(__name__)
