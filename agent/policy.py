@@ -431,8 +431,12 @@ def endpoint_allows(document: str | Mapping[str, Any] | None, endpoint_id: str, 
     bucket_arn, object_arn = bucket_arns(bucket, f"{prefix}probe")
     for action in actions:
         resource = bucket_arn if action == "s3:ListBucket" else object_arn
-        decision = evaluate(document, Request(action, resource, principal,
-                                              context_for(endpoint_id, vpc_id)))
+        context = dict(context_for(endpoint_id, vpc_id))
+        if action == "s3:ListBucket":
+            # The stale-canary sweep lists with Prefix=<canary prefix>, which S3 puts in the
+            # request context as s3:prefix (S3 user guide, "Condition key examples": s3:prefix).
+            context["s3:prefix"] = prefix
+        decision = evaluate(document, Request(action, resource, principal, context))
         if decision.allowed:
             allowed.append(action)
         else:

@@ -262,3 +262,18 @@ def test_endpoint_allows_canary(policy, bucket, allowed, denied):
     assert tuple(check.denied) == denied
     assert check.default_policy is (policy is None)
     assert check.allows_all is (not denied)
+
+
+def test_endpoint_policy_listing_limited_to_the_canary_prefix_allows_the_sweep():
+    from agent.policy import endpoint_allows
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": ["s3:PutObject", "s3:GetObject",
+                                                         "s3:DeleteObject"],
+         "Resource": "arn:aws:s3:::b/s3-route-agent/canary/*"},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket",
+         "Resource": "arn:aws:s3:::b",
+         "Condition": {"StringLike": {"s3:prefix": "s3-route-agent/canary/*"}}}]}
+    check = endpoint_allows(json.dumps(policy), "vpce-1", "b")
+    assert "s3:ListBucket" in check.allowed and not check.denied
+    other = endpoint_allows(json.dumps(policy), "vpce-1", "b", prefix="elsewhere/")
+    assert "s3:ListBucket" in other.denied
