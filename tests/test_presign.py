@@ -324,6 +324,30 @@ def test_audit_local_world_global_default_is_public(env_config):
     assert "addressing_style': 'virtual'" in audit.report["fix"]["python"]
 
 
+def test_audit_of_access_point_and_mrap_arns(env_config):
+    """ARNs as the bucket: the access point's name is parsed as one, and an MRAP ARN, which the
+    default client cannot sign without botocore[crt] (SigV4A), says so in one line."""
+    env, path = env_config
+    from agent.wiring import build_check_deps
+    config = load_config(path)
+    ap = run_presign_audit(config, build_check_deps(config),
+                           "arn:aws:s3:eu-west-1:123456789012:accesspoint/my-ap", "k")
+    assert {u["form"] for u in ap.report["urls"]} == {"access_point"}
+    assert {u["host"] for u in ap.report["urls"]} == {
+        "my-ap-123456789012.s3-accesspoint.eu-west-1.amazonaws.com"}
+    mrap = run_presign_audit(config, build_check_deps(config),
+                             "arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap", "k")
+    assert {u["form"] for u in mrap.report["urls"]} == {"mrap"}
+    import importlib.util
+    has_default = any(u["config"] == "default" for u in mrap.report["urls"])
+    if importlib.util.find_spec("awscrt") is None:      # SigV4A needs the CRT
+        (error,) = mrap.report["errors"]
+        assert not has_default
+        assert "cannot presign with the default client" in error and "\n" not in error
+    else:
+        assert has_default
+
+
 def test_audit_with_vpce_id_uses_the_endpoint_name(env_config):
     env, path = env_config
     from agent.wiring import build_check_deps
