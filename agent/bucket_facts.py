@@ -145,17 +145,20 @@ class BucketFactsCache:
         buckets = document.get("buckets")
         return buckets if isinstance(buckets, dict) else {}
 
-    def load(self, bucket: str) -> BucketFacts | None:
-        """The cached facts of ``bucket`` while fresh, else None."""
-        entry = self._read().get(bucket)
-        if not isinstance(entry, dict):
-            return None
-        age = self.clock() - float(entry.get("fetched_at", 0))
-        if age < 0 or age >= self.ttl_seconds:
-            return None
-        return BucketFacts(bucket, entry.get("region"), entry.get("policy"),
-                           tuple(entry.get("problems") or ()), entry.get("location_error"),
-                           entry.get("policy_error"), 0)
+    def load_fresh(self) -> dict[str, BucketFacts]:
+        """Every bucket's cached facts that are still fresh, from one read of the file."""
+        now = self.clock()
+        fresh: dict[str, BucketFacts] = {}
+        for bucket, entry in self._read().items():
+            if not isinstance(entry, dict):
+                continue
+            age = now - float(entry.get("fetched_at", 0))
+            if 0 <= age < self.ttl_seconds:
+                fresh[bucket] = BucketFacts(
+                    bucket, entry.get("region"), entry.get("policy"),
+                    tuple(entry.get("problems") or ()), entry.get("location_error"),
+                    entry.get("policy_error"), 0)
+        return fresh
 
     def store(self, facts: Iterable[BucketFacts]) -> bool:
         """Add the cacheable ``facts`` to the file; False when it cannot be written."""

@@ -163,8 +163,9 @@ def bucket_facts_for(deps: CheckDeps, buckets: Iterable[str], region: str,
     cache = deps.bucket_cache() if deps.bucket_cache else None
     out: list[BucketFacts] = []
     origins: dict[str, str] = {}
+    fresh = cache.load_fresh() if cache and not force_refresh else {}
     for bucket in buckets:
-        cached = cache.load(bucket) if cache and not force_refresh else None
+        cached = fresh.get(bucket)
         if cached is not None:
             out.append(cached)
             origins[bucket] = "cache"

@@ -17,9 +17,9 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-from agent.hostnames import parse_s3_host
 from agent.forms import form_ruling
-from agent.model import (AddressVerdict, DnsAnswer, Expect, Facts, Inventory, NetworkInterface,
+from agent.hostnames import parse_s3_host
+from agent.model import (AddressVerdict, DnsAnswer, Facts, Inventory, NetworkInterface,
                          Path, Route, RouteMatch, RouteOrigin, RouteTargetKind, S3Range, Status,
                          Target, TargetVerdict)
 
@@ -417,8 +417,3 @@ def overall_status(verdicts: Iterable[TargetVerdict], problems: Iterable[str] = 
     if not statuses:
         return Status.UNKNOWN if list(problems) else Status.OK
     return Status.worst(statuses)
-
-
-def expectation_met(expect: Expect, path: Path) -> bool:
-    """True when ``path`` satisfies ``expect`` (used by sinks and metrics)."""
-    return expect.allows(path)

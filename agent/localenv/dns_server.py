@@ -134,17 +134,6 @@ class DnsZone:
         with self._lock:
             self._nodes.setdefault(owner, _ZoneNode()).behaviour = behaviour
 
-    def clear_behaviour(self, name: str) -> None:
-        """Make *name* answer normally again from its records."""
-        owner = _normalize_name(name)
-        with self._lock:
-            node = self._nodes.get(owner)
-            if node is None:
-                return
-            node.behaviour = None
-            if not node.rrsets:
-                del self._nodes[owner]
-
     def resolve(
         self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
     ) -> ZoneResolution:
