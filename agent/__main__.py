@@ -1,9 +1,9 @@
-"""``python -m agent`` runs the command line."""
+"""``python -m s3_route_agent`` runs the command line."""
 
 from __future__ import annotations
 
 import sys
 
-from agent.cli import main
+from s3_route_agent.cli import main
 
 sys.exit(main())

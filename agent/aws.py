@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from agent import __version__
+from s3_route_agent import __version__
 
 logger = logging.getLogger(__name__)
 

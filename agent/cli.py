@@ -12,9 +12,9 @@ import logging
 import sys
 from typing import Callable, NoReturn, Sequence
 
-from agent import __version__
-from agent.errors import AgentError
-from agent.model import Expect, Status
+from s3_route_agent import __version__
+from s3_route_agent.errors import AgentError
+from s3_route_agent.engine.model import Expect, Status
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def configure_logging(level: str, aws_debug: bool = False) -> None:
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     # Redact on the handler: handler filters also see records propagated from botocore/urllib3.
-    from agent.redact import install as install_redaction
+    from s3_route_agent.redact import install as install_redaction
     install_redaction(handler)
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from agent.config import load_config
+    from s3_route_agent.config import load_config
     config = load_config(args.file)
     print(f"{args.file}: valid ({len(config.targets)} target(s), {len(config.buckets)} bucket(s))")
     return int(Status.OK)
@@ -121,13 +121,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     import time
 
-    from agent.check import run_check
-    from agent.config import load_config
-    from agent.flowlogs import CycleCorroboration
-    from agent.redact import redact_obj
-    from agent.report import render_json, render_text
-    from agent.sinks.nagios import with_perfdata
-    from agent.wiring import build_check_deps
+    from s3_route_agent.runs.check import run_check
+    from s3_route_agent.config import load_config
+    from s3_route_agent.collectors.flow_logs import CycleCorroboration
+    from s3_route_agent.redact import redact_obj
+    from s3_route_agent.report.document import render_json
+    from s3_route_agent.report.text import render_text
+    from s3_route_agent.report.nagios import with_perfdata
+    from s3_route_agent.wiring import build_check_deps
 
     config = load_config(args.config)
     started = time.time()
@@ -149,11 +150,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return int(result.status)
 
 def _cmd_presign(args: argparse.Namespace) -> int:
-    from agent.config import load_config
-    from agent.presign import render_presign_text, run_presign_audit
-    from agent.redact import redact_obj
-    from agent.report import render_json
-    from agent.wiring import build_check_deps
+    from s3_route_agent.config import load_config
+    from s3_route_agent.runs.presign import render_presign_text, run_presign_audit
+    from s3_route_agent.redact import redact_obj
+    from s3_route_agent.report.document import render_json
+    from s3_route_agent.wiring import build_check_deps
 
     config = load_config(args.config)
     audit = run_presign_audit(config, build_check_deps(config), args.bucket, args.key,
@@ -169,11 +170,11 @@ def _cmd_presign(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from agent.config import load_config
-    from agent.explain import explain_host, render_explanation
-    from agent.redact import redact, redact_obj
-    from agent.report import render_json
-    from agent.wiring import build_check_deps
+    from s3_route_agent.config import load_config
+    from s3_route_agent.runs.explain import explain_host, render_explanation
+    from s3_route_agent.redact import redact, redact_obj
+    from s3_route_agent.report.document import render_json
+    from s3_route_agent.wiring import build_check_deps
 
     config = load_config(args.config)
     # The same wiring as check: bucket facts come from build_check_deps's collector.
@@ -189,7 +190,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_oracle_policy(args: argparse.Namespace) -> int:
-    from agent.oracle import render_oracle_policy
+    from s3_route_agent.engine.oracle import render_oracle_policy
     try:
         print(render_oracle_policy(args.bucket, args.vpce, args.prefix, args.principal))
     except ValueError as exc:
@@ -199,22 +200,22 @@ def _cmd_oracle_policy(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from agent.daemon import run_daemon
+    from s3_route_agent.runs.daemon import run_daemon
     return run_daemon(args.config, max_cycles=args.max_cycles)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from agent.localenv.demo import run_demo
+    from s3_route_agent.devenv.localenv.demo import run_demo
     return run_demo(args.format, out=sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``s3-route-agent`` console script and ``python -m agent``."""
+    """Entry point of the ``s3-route-agent`` console script and ``python -m s3_route_agent``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.aws_debug)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    from agent.redact import redact
+    from s3_route_agent.redact import redact
     try:
         return handler(args)
     except AgentError as exc:

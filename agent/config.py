@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import yaml
 
-from agent.errors import ConfigError
-from agent.model import Expect, Target
+from s3_route_agent.errors import ConfigError
+from s3_route_agent.engine.model import Expect, Target
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class FlowLogsConfig:
 
     enabled: bool = False
     log_group: str | None = None
-    log_format: str | None = None     # None: agent.flowlogs.DEFAULT_LOG_FORMAT
+    log_format: str | None = None     # None: s3_route_agent.collectors.flow_logs.DEFAULT_LOG_FORMAT
     margin_seconds: int = 120
     limit: int = 50
     max_wait_seconds: int = 1800

@@ -71,7 +71,7 @@ def inventory_error_from(exc: Exception, operation: str) -> InventoryError:
     The message is one line, names the operation and never carries credentials (botocore's
     exception text for a proxy failure includes the proxy URL, which may embed a password).
     """
-    # Imported here so that importing agent.errors stays cheap for modules without AWS calls.
+    # Imported here so that importing s3_route_agent.errors stays cheap for modules without AWS calls.
     from botocore import exceptions as bce
 
     api = f"EC2 {operation}"

@@ -9,15 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.aws import make_client
-from agent.bucket_facts import BucketFacts, BucketFactsCache, collect_bucket_facts
-from agent.cache import InventoryCache
-from agent.check import CheckDeps
-from agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
-from agent.collectors.imds import ImdsClient, resolve_identity
-from agent.collectors.ip_ranges import load_s3_ranges
-from agent.config import AgentConfig
-from agent.model import DnsAnswer, Identity, S3Range
+from s3_route_agent.aws import make_client
+from s3_route_agent.collectors.bucket_facts import BucketFacts, BucketFactsCache, collect_bucket_facts
+from s3_route_agent.collectors.inventory_cache import InventoryCache
+from s3_route_agent.runs.check import CheckDeps
+from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
+from s3_route_agent.collectors.imds import ImdsClient, resolve_identity
+from s3_route_agent.collectors.ip_ranges import load_s3_ranges
+from s3_route_agent.config import AgentConfig
+from s3_route_agent.engine.model import DnsAnswer, Identity, S3Range
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ cold (empty inventory cache), warm (cache within its TTL) and refresh (cache pre
 the prefix-list entries and endpoint ENIs are reused when unchanged).
 
 Run: .venv/bin/python bench/bench_check.py [--runs N]
-Each run is a fresh `python -m agent check` process, as cron or a systemd timer starts it.
+Each run is a fresh `python -m s3_route_agent check` process, as cron or a systemd timer starts it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.localenv.environment import LocalEnvironment, safe_environ
+from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_environ
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def one_check(config: Path, *extra: str) -> tuple[float, dict]:
     """Run check once in a new process; (wall seconds, report)."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "agent", "check", "--config", str(config),
+    proc = subprocess.run([sys.executable, "-m", "s3_route_agent", "check", "--config", str(config),
                            "--format", "json", *extra], cwd=ROOT, env=safe_environ(), text=True,
                           capture_output=True, timeout=120)
     elapsed = time.perf_counter() - started

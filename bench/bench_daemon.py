@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.localenv.environment import LocalEnvironment, safe_environ  # noqa: E402
+from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_environ  # noqa: E402
 
 PROD_INTERVAL = 300.0
 PROD_TTL = 900.0
@@ -74,7 +74,7 @@ def main() -> int:
         environ = safe_environ()
         environ["PYTHONPATH"] = str(ROOT)
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config),
+        proc = subprocess.Popen([sys.executable, "-m", "s3_route_agent", "run", "--config", str(config),
                                  "--max-cycles", str(args.cycles)], cwd=ROOT, env=environ,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         warm = min(10, args.cycles // 2)

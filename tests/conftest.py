@@ -9,13 +9,13 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from agent.aws import make_ec2_client
-from agent.localenv import world as local_world
-from agent.localenv.environment import LocalEnvironment, safe_environ
-from agent.localenv.world import HubIds, MotoServer, WorldIds
+from s3_route_agent.aws import make_ec2_client
+from s3_route_agent.devenv.localenv import world as local_world
+from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_environ
+from s3_route_agent.devenv.localenv.world import HubIds, MotoServer, WorldIds
 
 # ---------------------------------------------------------------------------------------------
-# AWS: fake credentials, local moto server, the seeded world (agent.localenv.world)
+# AWS: fake credentials, local moto server, the seeded world (s3_route_agent.devenv.localenv.world)
 
 # Variables that would send a client elsewhere or hand it other credentials.
 _AWS_ENV_UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",

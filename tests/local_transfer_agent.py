@@ -1,4 +1,4 @@
-"""``python -m agent`` for subprocess tests, with the test transfer sent to the local moto server.
+"""``python -m s3_route_agent`` for subprocess tests, with the test transfer sent to the local moto server.
 
 In the local environment the S3 names resolve (through the emulated Route 53 Resolver) to
 documentation addresses that must never receive traffic, and the transfer connects through the
@@ -15,22 +15,20 @@ import dataclasses
 import ipaddress
 import os
 import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import agent.live  # noqa: E402
-from agent.cli import main  # noqa: E402
-from agent.transfer import TransferPlan, TransferResult  # noqa: E402
+import s3_route_agent.live.apply  # noqa: E402
+from s3_route_agent.cli import main  # noqa: E402
+from s3_route_agent.live.transfer import TransferPlan, TransferResult  # noqa: E402
 
 ENDPOINT = os.environ["S3_ROUTE_AGENT_TEST_TRANSFER_ENDPOINT"]
 _host = urlsplit(ENDPOINT).hostname or ""
 if not ipaddress.ip_address(_host).is_loopback:  # traffic stays on 127.0.0.0/8
     raise SystemExit(f"refusing a non-loopback transfer endpoint {ENDPOINT!r}")
 
-_original = agent.live.run_transfer
+_original = s3_route_agent.live.apply.run_transfer
 
 
 def run_transfer(plan: TransferPlan, **kwargs: Any) -> TransferResult:
@@ -39,7 +37,7 @@ def run_transfer(plan: TransferPlan, **kwargs: Any) -> TransferResult:
     return _original(local, **kwargs)
 
 
-agent.live.run_transfer = run_transfer
+s3_route_agent.live.apply.run_transfer = run_transfer
 
 if __name__ == "__main__":
     sys.exit(main())

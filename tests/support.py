@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.sinks.base import Sink
+from s3_route_agent.sinks.base import Sink
 
 
 class MemorySink(Sink):

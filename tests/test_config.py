@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_config, parse_config, targets_for
-from agent.errors import ConfigError
-from agent.model import Expect
+from s3_route_agent.config import load_config, parse_config, targets_for
+from s3_route_agent.errors import ConfigError
+from s3_route_agent.engine.model import Expect
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "s3-route-agent.example.yaml"
 

@@ -13,8 +13,8 @@ import pytest
 import urllib3
 from botocore.config import Config
 
-from agent.localenv.world import MotoServer
-from agent.redact import REDACTED, RedactingFilter, redact, redact_obj
+from s3_route_agent.devenv.localenv.world import MotoServer
+from s3_route_agent.redact import REDACTED, RedactingFilter, redact, redact_obj
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 TEMP_KEY_ID = "ASIAQWERTYUIOPASDFGH"
@@ -124,7 +124,7 @@ def test_redact_obj_walks_reports() -> None:
 
 
 def test_cli_logging_installs_the_filter() -> None:
-    from agent.cli import configure_logging
+    from s3_route_agent.cli import configure_logging
     saved = logging.getLogger().handlers[:]
     try:
         configure_logging("WARNING")
@@ -141,15 +141,15 @@ def test_cli_one_line_failures_are_redacted(monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str],
                                             error: str) -> None:
     """The UNKNOWN line main() prints for a failure goes through the redaction logs get."""
-    import agent.config
-    from agent.cli import main
-    from agent.errors import AgentError
+    import s3_route_agent.config
+    from s3_route_agent.cli import main
+    from s3_route_agent.errors import AgentError
     secret = "X-Amz-Signature=" + "ab" * 32
 
     def broken(_path: object) -> None:
         text = f"GET https://b.s3.amazonaws.com/k?{secret}\n  failed"
         raise AgentError("x", text) if error == "agent" else RuntimeError(text)
-    monkeypatch.setattr(agent.config, "load_config", broken)
+    monkeypatch.setattr(s3_route_agent.config, "load_config", broken)
     assert main(["check", "--config", "c.yaml"]) == 3
     err = capsys.readouterr().err
     assert "UNKNOWN" in err and "X-Amz-Signature=" in err

@@ -24,7 +24,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from agent.model import DnsAnswer, DnsFailure, ResolvedAddress
+from s3_route_agent.engine.model import DnsAnswer, DnsFailure, ResolvedAddress
 
 logger = logging.getLogger(__name__)
 

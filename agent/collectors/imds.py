@@ -16,8 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
-from agent.errors import IdentityError
-from agent.model import Identity
+from s3_route_agent.errors import IdentityError
+from s3_route_agent.engine.model import Identity
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from typing import Any, Callable, Iterable, Mapping
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agent.errors import inventory_error_from
-from agent.model import (
+from s3_route_agent.errors import inventory_error_from
+from s3_route_agent.engine.model import (
     Inventory,
     NatGateway,
     NetworkInterface,
@@ -86,7 +86,7 @@ def collect_inventory(ec2: Any, region: str, vpc_id: str, subnet_id: str,
     ``ec2`` is a boto3 EC2 client for ``region``. ``private_addresses`` are addresses the host's
     S3 names resolved to; any of them that no S3 endpoint ENI of this VPC holds is looked up by
     address (it may be an endpoint ENI in another VPC, reached over a transit gateway or
-    peering). Raises :class:`agent.errors.InventoryError` when an EC2 call fails.
+    peering). Raises :class:`s3_route_agent.errors.InventoryError` when an EC2 call fails.
 
     ``previous`` (the cached inventory being refreshed) saves calls on a refresh: the S3 prefix
     list's entries are fetched only when its version changed, and the endpoint ENIs only when the

@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.errors import AgentError
-from agent.model import S3Range
-from agent.statefile import replace_file
+from s3_route_agent.errors import AgentError
+from s3_route_agent.engine.model import S3Range
+from s3_route_agent.statefile import replace_file
 
 logger = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agent.config import AgentConfig
-from agent.sinks.base import Sink
-from agent.sinks.cloudwatch_logs import CloudWatchLogsSink
-from agent.sinks.emf import EmfSink
-from agent.sinks.jsonl import JsonLinesSink
-from agent.sinks.prometheus import PrometheusTextfileSink
-from agent.sinks.stdout import StdoutSink
+from s3_route_agent.config import AgentConfig
+from s3_route_agent.sinks.base import Sink
+from s3_route_agent.sinks.cloudwatch_logs import CloudWatchLogsSink
+from s3_route_agent.sinks.emf import EmfSink
+from s3_route_agent.sinks.jsonl import JsonLinesSink
+from s3_route_agent.sinks.prometheus import PrometheusTextfileSink
+from s3_route_agent.sinks.stdout import StdoutSink
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def build_sinks(config: AgentConfig, region: str | None = None) -> FanOut:
     if out.file.path:
         sinks.append(JsonLinesSink(out.file.path, out.file.max_bytes, out.file.backups))
     if out.cloudwatch_logs.enabled:
-        from agent.aws import make_client
+        from s3_route_agent.aws import make_client
         cw = out.cloudwatch_logs
         logs_region = region or config.aws.region or os.environ.get("AWS_REGION") \
             or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from agent.report import render_json
-from agent.sinks.base import Sink
-from agent.statefile import replace_file
+from s3_route_agent.report.document import render_json
+from s3_route_agent.sinks.base import Sink
+from s3_route_agent.statefile import replace_file
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import logging
 import sys
 from typing import IO, Any
 
-from agent.sinks.base import Sink
-from agent.sinks.cloudwatch_logs import report_timestamp_ms
-from agent.sinks.jsonl import RotatingLineWriter
+from s3_route_agent.sinks.base import Sink
+from s3_route_agent.sinks.cloudwatch_logs import report_timestamp_ms
+from s3_route_agent.sinks.jsonl import RotatingLineWriter
 
 logger = logging.getLogger(__name__)
 

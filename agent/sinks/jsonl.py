@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.report import render_json
-from agent.sinks.base import Sink
-from agent.statefile import fsync_dir
+from s3_route_agent.report.document import render_json
+from s3_route_agent.sinks.base import Sink
+from s3_route_agent.statefile import fsync_dir
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agent.sinks.base import Sink
-from agent.statefile import replace_file
-from agent.sinks.emf import _transfer_seconds
+from s3_route_agent.sinks.base import Sink
+from s3_route_agent.statefile import replace_file
+from s3_route_agent.sinks.emf import _transfer_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def prometheus_text(report: dict[str, Any]) -> str:
     if isinstance(facts.get("inventory_age_seconds"), (int, float)):
         add("s3_route_agent_inventory_age_seconds", "gauge", "age of the EC2 facts used", "",
             float(facts["inventory_age_seconds"]))
-    from agent.sinks.cloudwatch_logs import report_timestamp_ms
+    from s3_route_agent.sinks.cloudwatch_logs import report_timestamp_ms
     add("s3_route_agent_last_run_timestamp_seconds", "gauge", "when the last check ran", "",
         report_timestamp_ms(report) / 1000.0)
     lines: list[str] = []

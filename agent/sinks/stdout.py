@@ -6,8 +6,8 @@ import logging
 import sys
 from typing import IO, Any
 
-from agent.report import render_json
-from agent.sinks.base import Sink
+from s3_route_agent.report.document import render_json
+from s3_route_agent.sinks.base import Sink
 
 logger = logging.getLogger(__name__)
 

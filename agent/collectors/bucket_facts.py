@@ -1,0 +1,180 @@
+"""S3 bucket facts the path depends on: the bucket's region (GetBucketLocation) and its bucket
+policy (GetBucketPolicy). Each call's failure is a one-line fact, never an exception.
+
+IAM: ``s3:GetBucketLocation`` and ``s3:GetBucketPolicy`` on the bucket ARN.
+
+The facts are cached in ``state_dir`` for the inventory TTL (:class:`BucketFactsCache`), so a warm
+run makes no S3 control call: bucket regions and policies change as rarely as route tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3_route_agent.errors import _scrub
+from s3_route_agent.statefile import replace_json
+
+logger = logging.getLogger(__name__)
+
+CACHE_FILE = "bucket-facts.json"
+CACHE_FORMAT = 1
+# S3 answers that are stable facts about the bucket or about this host's permissions, and so may
+# be cached; anything else (throttling, 5xx, network) is asked again on the next run.
+CACHEABLE_ERRORS = frozenset({"AccessDenied", "NoSuchBucket"})
+
+
+@dataclass(frozen=True)
+class BucketFacts:
+    """What S3 said about one bucket."""
+
+    bucket: str
+    region: str | None
+    policy: str | None
+    problems: tuple[str, ...] = ()
+    location_error: str | None = None    # S3 error code of GetBucketLocation, or "network"
+    policy_error: str | None = None      # same for GetBucketPolicy (NoSuchBucketPolicy is none)
+    s3_calls: int = 0                    # S3 API calls made for these facts (0: from the cache)
+
+    @property
+    def policy_readable(self) -> bool:
+        """True when GetBucketPolicy answered (a policy, or NoSuchBucketPolicy)."""
+        return self.policy_error is None
+
+    @property
+    def cacheable(self) -> bool:
+        """True when every answer is a stable fact (see CACHEABLE_ERRORS)."""
+        return all(code in (None, *CACHEABLE_ERRORS)
+                   for code in (self.location_error, self.policy_error))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the policy text is left out: it can be long)."""
+        return {"bucket": self.bucket, "region": self.region,
+                "has_policy": self.policy is not None, "problems": list(self.problems)}
+
+
+def region_from_location(constraint: str | None) -> str:
+    """GetBucketLocation's LocationConstraint as a region: empty means us-east-1 and the legacy
+    ``EU`` means eu-west-1 (S3 API reference, GetBucketLocation,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html)."""
+    if not constraint:
+        return "us-east-1"
+    return "eu-west-1" if constraint == "EU" else constraint
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
+    if isinstance(exc, BotoCoreError):
+        return "network"
+    # botocore parses GetBucketLocation's body itself and raises the XML parser's error when
+    # something else (a proxy's HTML page, a non-S3 endpoint) answered.
+    return "invalid_response"
+
+
+def collect_bucket_facts(s3: Any, bucket: str) -> BucketFacts:
+    """Ask S3 for ``bucket``'s region and policy. A bucket without a policy has ``policy=None``.
+
+    AccessDenied (no s3:GetBucketPolicy for this role, or a bucket policy denying it) and the
+    other failures are recorded as problems with their error code; they are facts about the
+    bucket, not about the network path.
+    """
+    calls = {"n": 0}
+
+    def _count(**_: Any) -> None:
+        calls["n"] += 1
+    s3.meta.events.register("before-call.s3.*", _count)
+    problems: list[str] = []
+    region = policy = location_error = policy_error = None
+    try:
+        region = region_from_location(
+            s3.get_bucket_location(Bucket=bucket).get("LocationConstraint"))
+    except Exception as exc:  # noqa: BLE001 - any failure is a fact (see _code), never a crash
+        location_error = _code(exc)
+        problems.append(f"S3 GetBucketLocation {bucket}: {_scrub(str(exc))}")
+    try:
+        policy = s3.get_bucket_policy(Bucket=bucket).get("Policy")
+    except Exception as exc:  # noqa: BLE001 - as above
+        # NoSuchBucketPolicy is an answer: the bucket has no policy (S3 API reference,
+        # GetBucketPolicy errors).
+        if _code(exc) != "NoSuchBucketPolicy":
+            policy_error = _code(exc)
+            problems.append(f"S3 GetBucketPolicy {bucket}: {_scrub(str(exc))}")
+    s3.meta.events.unregister("before-call.s3.*", _count)
+    for problem in problems:
+        logger.warning("%s", problem)
+    return BucketFacts(bucket, region, policy, tuple(problems), location_error, policy_error,
+                       calls["n"])
+
+
+class BucketFactsCache:
+    """Bucket facts under ``state_dir`` (one JSON file), fresh for ``ttl_seconds``.
+
+    Written atomically (temporary file + ``os.replace``, mode 0600); a corrupt or unreadable file
+    is ignored, never raised: the cache only saves API calls.
+    """
+
+    def __init__(self, state_dir: Path, ttl_seconds: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        """A cache in ``state_dir`` whose entries live ``ttl_seconds``."""
+        self.state_dir = Path(state_dir)
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+
+    @property
+    def path(self) -> Path:
+        """The cache file."""
+        return self.state_dir / CACHE_FILE
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring unreadable bucket-facts cache %s: %s", self.path, exc)
+            return {}
+        if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT:
+            return {}
+        buckets = document.get("buckets")
+        return buckets if isinstance(buckets, dict) else {}
+
+    def load_fresh(self) -> dict[str, BucketFacts]:
+        """Every bucket's cached facts that are still fresh, from one read of the file."""
+        now = self.clock()
+        fresh: dict[str, BucketFacts] = {}
+        for bucket, entry in self._read().items():
+            if not isinstance(entry, dict):
+                continue
+            age = now - float(entry.get("fetched_at", 0))
+            if 0 <= age < self.ttl_seconds:
+                fresh[bucket] = BucketFacts(
+                    bucket, entry.get("region"), entry.get("policy"),
+                    tuple(entry.get("problems") or ()), entry.get("location_error"),
+                    entry.get("policy_error"), 0)
+        return fresh
+
+    def store(self, facts: Iterable[BucketFacts]) -> bool:
+        """Add the cacheable ``facts`` to the file; False when it cannot be written."""
+        buckets = self._read()
+        now = self.clock()
+        for item in facts:
+            if item.cacheable:
+                buckets[item.bucket] = {
+                    "region": item.region, "policy": item.policy,
+                    "problems": list(item.problems), "location_error": item.location_error,
+                    "policy_error": item.policy_error, "fetched_at": now}
+        try:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            replace_json(self.path, {"format": CACHE_FORMAT, "buckets": buckets})
+        except OSError as exc:
+            logger.warning("cannot write bucket-facts cache %s: %s", self.path,
+                           exc.strerror or exc)
+            return False
+        return True

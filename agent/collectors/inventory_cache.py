@@ -1,0 +1,183 @@
+"""A small on-disk cache of the EC2 inventory, one JSON file per region/VPC/subnet.
+
+Every host of an account shares each Describe API's request budget (EC2 API reference, "Request
+throttling for the Amazon EC2 API"), so a run inside the TTL with the same private addresses
+makes no EC2 call at all. The file is written atomically (temporary file + ``os.replace``) with
+mode 0600 in a 0700 directory; a corrupt or unreadable file is logged and ignored, never raised.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from s3_route_agent.collectors.inventory import inventory_from_dict, inventory_to_dict
+from s3_route_agent.engine.model import Inventory
+from s3_route_agent.statefile import replace_json
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class CachedInventory:
+    """An inventory read from the cache, how old it is and which addresses were looked up."""
+
+    inventory: Inventory
+    age_seconds: float
+    fresh: bool
+    looked_up_addresses: tuple[str, ...] = ()
+
+    def covers(self, addresses: Iterable[str]) -> bool:
+        """True when a refresh would look up none of ``addresses``.
+
+        The collector looks up an IPv4 address unless an S3 endpoint ENI of the VPC holds it;
+        IPv6 addresses are never looked up, so they are always covered.
+        """
+        known = set(self.looked_up_addresses)
+        known.update(_canonical(a) for i in self.inventory.interfaces for a in i.addresses)
+        for address in addresses:
+            text = _canonical(address)
+            if _is_ipv4(text) and text not in known:
+                return False
+        return True
+
+
+class InventoryCache:
+    """The cached inventory of one region/VPC/subnet under ``state_dir``."""
+
+    def __init__(self, state_dir: Path, region: str, vpc_id: str, subnet_id: str,
+                 ttl_seconds: float = 900.0, clock: Callable[[], float] = time.time,
+                 ttl_jitter_fraction: float = 0.0,
+                 rng: Callable[[float, float], float] = random.uniform) -> None:
+        """Cache for this identity; nothing is read or written until load/store.
+
+        ``ttl_jitter_fraction`` shortens each stored inventory's life by a random part of up to
+        that fraction of the TTL, so hosts restarted together do not refresh together (every
+        host of the account draws on the same Describe request budget).
+        """
+        self.state_dir = Path(state_dir)
+        self.region = region
+        self.vpc_id = vpc_id
+        self.subnet_id = subnet_id
+        self.ttl_seconds = float(ttl_seconds)
+        self.clock = clock
+        self.ttl_jitter_fraction = float(ttl_jitter_fraction)
+        self.rng = rng
+
+    @property
+    def path(self) -> Path:
+        """The cache file: ``inventory-{region}-{vpc}-{subnet}.json``."""
+        name = f"inventory-{self.region}-{self.vpc_id}-{self.subnet_id}.json"
+        return self.state_dir / _SAFE.sub("_", name)
+
+    def load(self) -> CachedInventory | None:
+        """The cached inventory with its age, or None (missing, unreadable, corrupt, other key)."""
+        path = self.path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("ignoring inventory cache %s: %s", path, exc.strerror or exc)
+            return None
+        try:
+            document = json.loads(text)
+            if not isinstance(document, dict):
+                raise ValueError("not a JSON object")
+            if document.get("format") != CACHE_FORMAT:
+                raise ValueError(f"unknown format {document.get('format')!r}")
+            inventory = inventory_from_dict(document["inventory"],
+                                            document.get("policy_documents") or {})
+            looked_up = tuple(str(a) for a in document.get("looked_up_addresses") or ())
+            lifetime = float(document.get("lifetime_seconds", self.ttl_seconds))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("ignoring corrupt inventory cache %s: %s", path,
+                           " ".join(str(exc).split())[:200])
+            return None
+        if (inventory.region, inventory.vpc_id, inventory.subnet_id) != (
+                self.region, self.vpc_id, self.subnet_id):
+            logger.warning("ignoring inventory cache %s: it is for %s/%s/%s", path,
+                           inventory.region, inventory.vpc_id, inventory.subnet_id)
+            return None
+        age = self.clock() - inventory.fetched_at
+        # A negative age means the clock went back (or the file came from elsewhere): the facts'
+        # age is unknown, so they are not fresh.
+        fresh = 0.0 <= age < min(lifetime, self.ttl_seconds)
+        return CachedInventory(inventory=inventory, age_seconds=max(age, 0.0), fresh=fresh,
+                               looked_up_addresses=looked_up)
+
+    def covers(self, addresses: Iterable[str]) -> bool:
+        """True when the cached inventory already answers for every one of ``addresses``."""
+        cached = self.load()
+        return cached is not None and cached.covers(addresses)
+
+    def invalidate(self) -> None:
+        """Forget the cached inventory: the next run fetches it again (evidence contradicted it)."""
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("cannot remove inventory cache %s: %s", self.path, exc.strerror or exc)
+
+    def store(self, inventory: Inventory, looked_up_addresses: Iterable[str] = ()) -> bool:
+        """Write ``inventory`` and the addresses its collection looked up; False on failure.
+
+        A failed write is logged, not raised: the cache only saves API calls.
+        """
+        if (inventory.region, inventory.vpc_id, inventory.subnet_id) != (
+                self.region, self.vpc_id, self.subnet_id):
+            raise ValueError(f"inventory of {inventory.region}/{inventory.vpc_id}/"
+                             f"{inventory.subnet_id} does not belong in {self.path.name}")
+        document: dict[str, Any] = {
+            "format": CACHE_FORMAT,
+            "inventory": inventory_to_dict(inventory),
+            # VpcEndpoint.to_dict leaves the policy out; keep it so a cached inventory equals
+            # the fetched one.
+            "policy_documents": {e.id: e.policy_document for e in inventory.endpoints
+                                 if e.policy_document is not None},
+            "looked_up_addresses": sorted({_canonical(a) for a in looked_up_addresses}),
+            "lifetime_seconds": self.ttl_seconds * (
+                1.0 - self.rng(0.0, self.ttl_jitter_fraction)),
+        }
+        try:
+            self._ensure_dir()
+            replace_json(self.path, document)
+        except OSError as exc:
+            logger.warning("cannot write inventory cache %s: %s", self.path,
+                           exc.strerror or exc)
+            return False
+        logger.debug("stored inventory cache %s", self.path)
+        return True
+
+    def _ensure_dir(self) -> None:
+        """Create the state directory with mode 0700 when it does not exist."""
+        if not self.state_dir.is_dir():
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.state_dir, 0o700)  # mkdir's mode is masked by the umask
+
+
+def _canonical(address: str) -> str:
+    """Canonical text of an IP address, or the stripped input when it is not one."""
+    text = str(address).strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+def _is_ipv4(text: str) -> bool:
+    """True for an IPv4 address."""
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False

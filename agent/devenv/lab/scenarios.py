@@ -1,0 +1,223 @@
+"""The lab scenarios: each sets the lab up, runs the agent in the host namespace, and states the
+verdict and evidence it must produce. Shared by ``tests/test_lab.py`` and ``s3-route-agent demo``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+from s3_route_agent.devenv.lab import lab as lab_module
+from s3_route_agent.devenv.lab.lab import Lab
+from s3_route_agent.devenv.localenv.environment import DEMO_BUCKET
+from s3_route_agent.report.document import render_json
+from s3_route_agent.report.text import render_text
+
+logger = logging.getLogger(__name__)
+
+BUCKET_REGIONAL = {"name": "bucket-regional", "host": "{bucket}.s3.{region}.amazonaws.com",
+                   "bucket": DEMO_BUCKET}
+BUCKET_GLOBAL = {"name": "bucket-global", "host": "{bucket}.s3.amazonaws.com",
+                 "bucket": DEMO_BUCKET}
+S3_EU_BUCKET_IP = lab_module.S3_EU_ADDRESSES[1]    # *.s3.eu-west-1 -> 198.51.100.11
+S3_US_BUCKET_IP = lab_module.S3_US_ADDRESSES[1]    # *.s3.amazonaws.com -> 203.0.113.11
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one target must show in one run."""
+
+    path: str
+    status: str
+    peer: str | None                 # the transfer's peer address (None: no transfer expected)
+    nat_hop: bool = False            # traceroute crosses the NAT gateway (10.0.0.5)
+    refresh: bool = False            # reconciliation asks for an inventory refresh
+    # The path S3 itself states through the oracle (s3_route_agent.devenv.lab.labd answers as S3 would: the
+    # gateway namespace serves oracle/<gateway vpce> to VPC clients and oracle/public to the
+    # NAT's public address, the ENI namespace oracle/<interface vpce>, us-east-1 oracle/public).
+    oracle: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One agent run of a scenario: optional change before it, and what each target must show."""
+
+    expected: dict[str, Expected]
+    before: Callable[[Lab], None] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named situation of the lab."""
+
+    name: str
+    title: str
+    targets: Callable[[Lab], list[dict[str, Any]]]
+    runs: tuple[Run, ...]
+    setup: Callable[[Lab], None] | None = None
+    teardown: Callable[[Lab], None] | None = None
+
+
+def _t(base: dict[str, Any], expect: str) -> dict[str, Any]:
+    return {**base, "expect": expect}
+
+
+def _interface_target(lab: Lab) -> dict[str, Any]:
+    return {"name": "vpce-name", "host": lab.interface_host(), "expect": "interface",
+            "bucket": DEMO_BUCKET}
+
+
+PROXY_URL = f"http://{lab_module.PROXY_IP}:{lab_module.PROXY_PORT}"
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("gateway", "Gateway endpoint: the regional name takes vpce via the prefix-list route",
+             lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
+             (Run({"bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP,
+                                               oracle="gateway")}),)),
+    Scenario("interface-private-dns",
+             "Interface endpoint with private DNS: the regional name resolves to the ENI",
+             lambda lab: [_t(BUCKET_REGIONAL, "interface")],
+             (Run({"bucket-regional": Expected("interface", "OK", lab_module.ENI_IP,
+                                               oracle="interface")}),),
+             setup=lambda lab: lab.set_private_dns(True),
+             teardown=lambda lab: lab.set_private_dns(False)),
+    Scenario("interface-no-private-dns",
+             "Interface endpoint without private DNS: only the vpce names are private",
+             lambda lab: [_interface_target(lab), _t(BUCKET_REGIONAL, "interface")],
+             (Run({"vpce-name": Expected("interface", "OK", lab_module.ENI_IP,
+                                         oracle="interface"),
+                   "bucket-regional": Expected("gateway", "CRITICAL", S3_EU_BUCKET_IP,
+                                               oracle="gateway")}),)),
+    Scenario("public-via-nat", "No endpoint route on the subnet: public via the NAT gateway",
+             lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
+             (Run({"bucket-regional": Expected("public", "CRITICAL", S3_EU_BUCKET_IP,
+                                               nat_hop=True, oracle="public")}),),
+             setup=lambda lab: lab.remove_gateway_route(),
+             teardown=lambda lab: lab.restore_gateway_route()),
+    Scenario("legacy-global",
+             "Legacy global name from a VPC in eu-west-1: us-east-1 S3, public via NAT",
+             lambda lab: [_t(BUCKET_GLOBAL, "private")],
+             (Run({"bucket-global": Expected("public", "CRITICAL", S3_US_BUCKET_IP,
+                                             nat_hop=True, oracle="public")}),)),
+    Scenario("route-removed-between-runs",
+             "Endpoint route removed between two runs: the cached verdict meets contrary "
+             "evidence; S3 itself (the path oracle) states the public path, so the target is "
+             "CRITICAL at once, and the agent refreshes",
+             lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
+             (Run({"bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP,
+                                               oracle="gateway")}),
+              Run({"bucket-regional": Expected("gateway", "CRITICAL", S3_EU_BUCKET_IP,
+                                               nat_hop=True, refresh=True, oracle="public")},
+                  before=lambda lab: lab.remove_gateway_route()),
+              Run({"bucket-regional": Expected("public", "CRITICAL", S3_EU_BUCKET_IP,
+                                               nat_hop=True, oracle="public")})),
+             teardown=lambda lab: lab.restore_gateway_route()),
+    Scenario("https-proxy", "HTTPS_PROXY set: S3 traffic goes through the proxy, bypassing the "
+             "gateway endpoint",
+             lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
+             # The proxy's own egress takes the gateway endpoint: S3 says so through the oracle.
+             (Run({"bucket-regional": Expected("proxy", "CRITICAL", lab_module.PROXY_IP,
+                                               oracle="gateway")},
+                  # As on a real host: IMDS and the local EC2 API are exempt from the proxy.
+                  env={"HTTPS_PROXY": PROXY_URL, "NO_PROXY": "127.0.0.1,169.254.169.254"}),)),
+)
+
+
+@dataclass
+class RunResult:
+    """One run's report and every way it differs from the expectation."""
+
+    scenario: str
+    index: int
+    exit_code: int
+    report: dict[str, Any]
+    mismatches: list[str]
+
+
+def check_expectations(report: dict[str, Any], expected: dict[str, Expected]) -> list[str]:
+    """Every difference between a report and what the scenario expects (empty: as expected)."""
+    problems: list[str] = []
+    targets = {t["name"]: t for t in report.get("targets", [])}
+    for name, want in expected.items():
+        got = targets.get(name)
+        if got is None:
+            problems.append(f"{name}: missing from the report")
+            continue
+        if got["path"] != want.path:
+            problems.append(f"{name}: path {got['path']}, expected {want.path}")
+        if got["status"] != want.status:
+            problems.append(f"{name}: status {got['status']}, expected {want.status}")
+        transfer = got.get("transfer") or {}
+        if want.peer is not None:
+            if transfer.get("peer_address") != want.peer:
+                problems.append(f"{name}: transfer peer {transfer.get('peer_address')}, "
+                                f"expected {want.peer}")
+            if transfer.get("outcome") != "ok":
+                problems.append(f"{name}: transfer {transfer.get('outcome')}: "
+                                f"{transfer.get('message')}")
+            if transfer.get("canary_deleted") is not True:
+                problems.append(f"{name}: canary not deleted")
+        trace = ((got.get("probe") or {}).get("traceroute") or {})
+        if not trace.get("skipped"):
+            crossed = lab_module.NAT_IP in (trace.get("intermediate_hops") or [])
+            if crossed != want.nat_hop:
+                problems.append(f"{name}: NAT hop {'seen' if crossed else 'not seen'}, expected "
+                                f"{'one' if want.nat_hop else 'none'} (hops {trace.get('hops')})")
+        if want.oracle is not None:
+            oracle = got.get("oracle") or {}
+            if oracle.get("path") != want.oracle or not oracle.get("conclusive"):
+                problems.append(f"{name}: oracle says {oracle.get('path')} "
+                                f"({oracle.get('kind')}: {oracle.get('evidence')}), expected "
+                                f"{want.oracle}")
+        refresh = (got.get("reconcile") or {}).get("refresh_inventory", False)
+        if refresh != want.refresh:
+            problems.append(f"{name}: refresh_inventory {refresh}, expected {want.refresh}")
+    return problems
+
+
+def run_scenario(lab: Lab, scenario: Scenario) -> list[RunResult]:
+    """Run every agent run of ``scenario`` in ``lab`` (its own config and state dir)."""
+    results: list[RunResult] = []
+    config = lab.agent_config(scenario.name, scenario.targets(lab))
+    if scenario.setup:
+        scenario.setup(lab)
+    try:
+        for index, run in enumerate(scenario.runs):
+            if run.before:
+                run.before(lab)
+            env = lab.env(**run.env) if run.env else None
+            code, report, _ = lab.run_agent(config, env=env)
+            results.append(RunResult(scenario.name, index, code, report,
+                                     check_expectations(report, run.expected)))
+    finally:
+        if scenario.teardown:
+            scenario.teardown(lab)
+    return results
+
+
+def run_lab_demo(out: TextIO = sys.stdout, output_format: str = "text") -> int:
+    """Build the lab, run every scenario, print each report, tear down; 0 when all as expected."""
+    failures = 0
+    with Lab() as lab:
+        print(f"# lab {lab.prefix}: namespaces {', '.join(lab.created)}; isolation checked "
+              "(only lab links, no default route, lab addresses only)", file=out)
+        for scenario in SCENARIOS:
+            for result in run_scenario(lab, scenario):
+                print(f"\n## scenario {scenario.name} (run {result.index + 1}): {scenario.title}",
+                      file=out)
+                print(render_json(result.report) if output_format == "json"
+                      else render_text(result.report), file=out)
+                if result.mismatches:
+                    failures += 1
+                    for problem in result.mismatches:
+                        print(f"demo: {scenario.name}: {problem}", file=out)
+                else:
+                    print(f"# scenario {scenario.name} run {result.index + 1}: as expected",
+                          file=out)
+    left = lab_module.leftovers(lab.prefix)
+    print(f"\n# lab torn down: {len(left)} namespace(s) and {len(lab.alive_pids())} process(es) "
+          "left", file=out)
+    return 1 if failures or left else 0

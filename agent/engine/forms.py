@@ -1,0 +1,227 @@
+"""Rules that depend on the form of an S3 hostname (issue 4, section 2). Pure: facts in, ruling out.
+
+The routing of each address is decided by :func:`s3_route_agent.engine.verdict.path_for_address`; what a
+hostname's *form* adds on top is here, so the verdict engine calls one function:
+
+* Transfer Acceleration names are CloudFront edges: public by design, CRITICAL wherever a
+  private path is expected (S3 user guide, "Transfer Acceleration",
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/transfer-acceleration.html).
+* Multi-Region Access Point names are private only through an interface endpoint of
+  ``com.amazonaws.s3-global.accesspoint``; a gateway endpoint cannot carry them (S3 user guide,
+  "Multi-Region Access Points: AWS PrivateLink",
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/MultiRegionAccessPointsPrivateLink.html).
+* Dual-stack names answer AAAA; a gateway endpoint carries IPv6 only with IpAddressType
+  ``dualstack`` (VPC user guide, "Gateway endpoints",
+  https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html).
+* Interface-endpoint private DNS: for all resolvers it answers ``s3.REGION``,
+  ``*.s3.REGION``, ``s3-accesspoint.REGION`` and ``s3-control.REGION`` with the ENI addresses;
+  with ``PrivateDnsOnlyForInboundResolverEndpoint`` lookups from inside the VPC get public
+  addresses (and use the gateway endpoint) and only on-premises lookups through an inbound
+  resolver get the ENIs; global, dash-region, website and FIPS names are never covered (S3 user
+  guide, "AWS PrivateLink for Amazon S3: Private DNS",
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#private-dns).
+* A bucket in another region (GetBucketLocation) is a bypass of this VPC's gateway endpoint,
+  which carries only its own region's S3 (VPC user guide, "Gateway endpoints for Amazon S3",
+  https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from s3_route_agent.engine.hostnames import S3HostForm, parse_s3_host
+from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Expect, Facts, PathKind, Status, Target,
+                         VpcEndpoint)
+
+logger = logging.getLogger(__name__)
+
+MRAP_SERVICE = "com.amazonaws.s3-global.accesspoint"
+# Forms whose names interface-endpoint private DNS answers (see the module docstring).
+PRIVATE_DNS_FORMS = ("regional", "access_point", "control")
+NOT_PRIVATE_DNS_FORMS = ("global", "dash_region", "fips", "website")
+_PRIVATE_EXPECTATIONS = (Expect.PRIVATE, Expect.GATEWAY, Expect.INTERFACE)
+
+
+@dataclass(frozen=True)
+class FormRuling:
+    """What a hostname's form adds to a verdict: evidence, and a status/reason when it decides."""
+
+    notes: tuple[str, ...] = ()
+    status: Status | None = None     # set when the form alone decides the status
+    reason: str | None = None        # the one-line reason that goes with that status
+
+
+def _s3_interface_endpoints(facts: Facts, service: str) -> list[VpcEndpoint]:
+    inventory = facts.inventory
+    if inventory is None:
+        return []
+    return [e for e in inventory.endpoints if e.type.lower() == "interface"
+            and e.service_name == service]
+
+
+def _gateway_endpoints(facts: Facts, region: str) -> list[VpcEndpoint]:
+    inventory = facts.inventory
+    if inventory is None:
+        return []
+    return [e for e in inventory.endpoints if e.type.lower() == "gateway"
+            and e.service_name == f"com.amazonaws.{region}.s3"]
+
+
+def bucket_region(facts: Facts, bucket: str | None) -> str | None:
+    """The region GetBucketLocation gave for ``bucket``, when it was asked."""
+    if not bucket:
+        return None
+    return dict(facts.bucket_regions).get(bucket)
+
+
+def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[AddressVerdict, ...],
+                path: PathKind, facts: Facts) -> FormRuling:
+    """Evidence (and, for acceleration and MRAP, the status) that the hostname's form adds."""
+    form = parse_s3_host(target.host)
+    region = facts.identity.region if facts.identity else None
+    notes: list[str] = []
+    status: Status | None = None
+    reason: str | None = None
+    wants_private = target.expect in _PRIVATE_EXPECTATIONS
+
+    if form.form == "accelerate" and wants_private:
+        status = Status.CRITICAL
+        reason = (f"Transfer Acceleration name: CloudFront edges, public by design; expected "
+                  f"{target.expect.value} (set use_accelerate_endpoint=False)")
+        notes.append(f"{target.host} can never take a VPC endpoint: Transfer Acceleration "
+                     "requests enter AWS at CloudFront edge locations over the internet.")
+
+    if form.form == "mrap":
+        mrap_status, mrap_reason, mrap_notes = _mrap(target, verdicts, path, facts)
+        notes.extend(mrap_notes)
+        if mrap_status is not None and wants_private:
+            status, reason = mrap_status, mrap_reason
+
+    if form.dualstack and region:
+        notes.extend(_dualstack(target, answer, facts, form.region or region))
+
+    if region:
+        notes.extend(_private_dns(target, form, path, verdicts, facts, region))
+
+    other = bucket_region(facts, target.bucket or form.bucket)
+    if other and region and other != region and form.form != "mrap":
+        notes.append(f"Bucket {target.bucket or form.bucket} is in {other} (GetBucketLocation), "
+                     f"not this VPC's {region}: this VPC's gateway endpoint does not carry S3 "
+                     f"of {other}, so requests for it bypass the endpoint and follow the "
+                     f"default route.")
+        if wants_private and status is None:
+            # S3 answers a request for a bucket on another region's endpoint with a redirect
+            # (PermanentRedirect / AuthorizationHeaderMalformed naming the bucket's region), and
+            # the SDK retries there: the data moves over S3 of that region, which no endpoint of
+            # this VPC serves (VPC user guide, "Gateway endpoints for Amazon S3": same Region).
+            status = Status.CRITICAL
+            reason = (f"bucket {target.bucket or form.bucket} is in {other}: its data moves "
+                      f"over S3 of {other}, outside this VPC's {region} endpoints; expected "
+                      f"{target.expect.value}")
+    return FormRuling(tuple(notes), status, reason)
+
+
+def _mrap(target: Target, verdicts: tuple[AddressVerdict, ...], path: PathKind, facts: Facts,
+          ) -> tuple[Status | None, str | None, list[str]]:
+    """MRAP: private only through a com.amazonaws.s3-global.accesspoint interface endpoint."""
+    endpoints = _s3_interface_endpoints(facts, MRAP_SERVICE)
+    inventory = facts.inventory
+    notes: list[str] = []
+    if path is PathKind.INTERFACE:
+        used = {v.endpoint_id for v in verdicts}
+        services = {e.id: e.service_name for e in (inventory.endpoints if inventory else ())}
+        wrong = sorted(i for i in used if i and services.get(i) not in (None, MRAP_SERVICE))
+        if wrong:
+            notes.append(f"{target.host} resolves to interface endpoint {', '.join(wrong)}, which "
+                         f"is not a {MRAP_SERVICE} endpoint: it cannot serve a Multi-Region "
+                         "Access Point.")
+            return (Status.CRITICAL, f"MRAP name on a non-MRAP interface endpoint "
+                    f"{', '.join(wrong)}; expected {MRAP_SERVICE}", notes)
+        notes.append(f"{target.host} is a Multi-Region Access Point reached through its "
+                     f"{MRAP_SERVICE} interface endpoint (SigV4A).")
+        return None, None, notes
+    if path is PathKind.GATEWAY:
+        notes.append(f"{target.host} is a Multi-Region Access Point: gateway endpoints cannot "
+                     f"carry it; only a {MRAP_SERVICE} interface endpoint can.")
+        return (Status.CRITICAL, "MRAP names cannot use a gateway endpoint; create a "
+                f"{MRAP_SERVICE} interface endpoint", notes)
+    if endpoints:
+        ids = ", ".join(e.id for e in endpoints)
+        off = [e.id for e in endpoints if not e.private_dns_enabled]
+        fix = (f"enable private DNS on {', '.join(off)}" if off
+               else "check that this host uses the VPC's resolver")
+        notes.append(f"{MRAP_SERVICE} endpoint {ids} exists but {target.host} does not resolve "
+                     f"to it: {fix}.")
+    else:
+        notes.append(f"{target.host} is a Multi-Region Access Point: it is private only through "
+                     f"a {MRAP_SERVICE} interface endpoint, and {facts.inventory.vpc_id if facts.inventory else 'this VPC'} "
+                     "has none; create one with private DNS.")
+    return None, None, notes
+
+
+def _dualstack(target: Target, answer: DnsAnswer | None, facts: Facts, region: str) -> list[str]:
+    """AAAA answers against the gateway endpoint's IP address type."""
+    if answer is None:
+        return []
+    ipv6 = [a.ip for a in answer.addresses if a.family == "ipv6"]
+    if not ipv6:
+        return [f"{target.host} is a dual-stack name but returned no AAAA answer here: IPv4 only."]
+    gateways = _gateway_endpoints(facts, region)
+    if not gateways:
+        return [f"{target.host} is a dual-stack name with AAAA answer(s) {', '.join(ipv6)}: IPv6 "
+                "traffic follows the IPv6 routes."]
+    out = []
+    for gateway in gateways:
+        kind = gateway.ip_address_type or "ipv4"
+        carries = kind in ("dualstack", "ipv6")
+        out.append(f"{target.host} is a dual-stack name with AAAA answer(s) {', '.join(ipv6)}; "
+                   f"gateway endpoint {gateway.id} has IpAddressType {kind}: "
+                   + ("it carries IPv6 too." if carries else
+                      "it carries IPv4 only, so clients preferring IPv6 follow the IPv6 routes; "
+                      "set its IpAddressType to dualstack or use the IPv4-only name."))
+    return out
+
+
+def _private_dns(target: Target, form: S3HostForm, path: PathKind,
+                 verdicts: tuple[AddressVerdict, ...], facts: Facts, region: str) -> list[str]:
+    """How the S3 interface endpoints' private DNS mode bears on this name."""
+    endpoints = [e for e in _s3_interface_endpoints(facts, f"com.amazonaws.{region}.s3")
+                 if e.is_available]
+    if not endpoints or form.form == "vpce":
+        return []
+    notes: list[str] = []
+    same_region = form.region in (None, region)
+    for endpoint in endpoints:
+        if form.form in NOT_PRIVATE_DNS_FORMS and endpoint.private_dns_enabled:
+            notes.append(f"Private DNS of {endpoint.id} does not cover {form.form.replace('_', '-')} "
+                         f"names such as {target.host}; only s3.{region}, s3-accesspoint.{region} "
+                         f"and s3-control.{region} names.")
+            continue
+        if form.form not in PRIVATE_DNS_FORMS or not same_region:
+            continue
+        if not endpoint.private_dns_enabled:
+            if path is PathKind.GATEWAY and target.expect.allows(path):
+                # Private through the gateway endpoint as expected: say how, suggest nothing.
+                notes.append(f"Interface endpoint {endpoint.id} has private DNS off: {target.host} "
+                             "resolves to S3's public addresses, which the gateway endpoint "
+                             "carries.")
+            elif path is not PathKind.INTERFACE:
+                notes.append(f"Interface endpoint {endpoint.id} has private DNS off: {target.host} "
+                             f"resolves to S3's public addresses; enable private DNS on "
+                             f"{endpoint.id} or use its endpoint-specific name.")
+        elif endpoint.private_dns_only_for_inbound_resolver_endpoint:
+            notes.append(f"Interface endpoint {endpoint.id} has private DNS only for inbound "
+                         f"resolver endpoints: lookups of {target.host} from inside the VPC get "
+                         "public addresses (carried by the gateway endpoint); only on-premises "
+                         "lookups through the inbound resolver get the endpoint's addresses.")
+        else:
+            if path is PathKind.INTERFACE:
+                notes.append(f"Interface endpoint {endpoint.id} has private DNS for all "
+                             f"resolvers: {target.host} resolves to its network interfaces.")
+            else:
+                notes.append(f"Interface endpoint {endpoint.id} has private DNS for all "
+                             f"resolvers, yet {target.host} did not resolve to its network "
+                             "interfaces: this host does not use the VPC's resolver (custom "
+                             "DNS, /etc/hosts or a forwarder).")
+    return notes

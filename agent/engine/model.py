@@ -1,0 +1,413 @@
+"""Facts and verdicts: the frozen dataclasses that flow from collectors to the engine to sinks.
+
+Nothing here does I/O. Collectors build these from IMDS, EC2, DNS and ip-ranges.json; the
+verdict engine (``s3_route_agent.engine.verdict``) turns them into ``TargetVerdict`` objects; the report module
+turns those into JSON. Every class converts itself to a JSON-ready dict with ``to_dict``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class PathKind(str, enum.Enum):
+    """The network path traffic to an address (or a whole hostname) takes."""
+
+    GATEWAY = "gateway"
+    INTERFACE = "interface"
+    PUBLIC = "public"
+    TRANSIT = "transit"
+    PROXY = "proxy"
+    NO_ROUTE = "no_route"
+    UNRESOLVED = "unresolved"
+    UNKNOWN = "unknown"
+    MIXED = "mixed"
+
+
+class Expect(str, enum.Enum):
+    """What the operator expects a target's path to be."""
+
+    GATEWAY = "gateway"
+    INTERFACE = "interface"
+    PRIVATE = "private"
+    PUBLIC = "public"
+    ANY = "any"
+
+    def allows(self, path: PathKind) -> bool:
+        """True when traffic on ``path`` meets this expectation."""
+        if self is Expect.ANY:
+            return path in (PathKind.GATEWAY, PathKind.INTERFACE, PathKind.PUBLIC, PathKind.TRANSIT, PathKind.PROXY)
+        if self is Expect.PRIVATE:
+            return path in (PathKind.GATEWAY, PathKind.INTERFACE)
+        return path.value == self.value
+
+
+class Status(enum.IntEnum):
+    """Nagios plugin status; the value is also the process exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+    @staticmethod
+    def worst(statuses: "list[Status] | tuple[Status, ...]") -> "Status":
+        """The most severe status; UNKNOWN ranks below CRITICAL as Nagios aggregators do."""
+        order = (Status.OK, Status.WARNING, Status.UNKNOWN, Status.CRITICAL)
+        if not statuses:
+            return Status.OK
+        return max(statuses, key=order.index)
+
+
+class RouteTargetKind(str, enum.Enum):
+    """What a route sends traffic to (VPC user guide, "Route table concepts": route targets)."""
+
+    LOCAL = "local"
+    GATEWAY_ENDPOINT = "gateway_endpoint"
+    INTERNET_GATEWAY = "internet_gateway"
+    EGRESS_ONLY_INTERNET_GATEWAY = "egress_only_internet_gateway"
+    NAT_GATEWAY = "nat_gateway"
+    TRANSIT_GATEWAY = "transit_gateway"
+    VIRTUAL_PRIVATE_GATEWAY = "virtual_private_gateway"
+    PEERING_CONNECTION = "peering_connection"
+    NETWORK_INTERFACE = "network_interface"
+    INSTANCE = "instance"
+    GATEWAY_LOAD_BALANCER_ENDPOINT = "gateway_load_balancer_endpoint"
+    LOCAL_GATEWAY = "local_gateway"
+    CARRIER_GATEWAY = "carrier_gateway"
+    CORE_NETWORK = "core_network"
+    UNKNOWN = "unknown"
+
+
+class RouteOrigin(str, enum.Enum):
+    """How a route got into the table; decides priority between equal prefixes."""
+
+    STATIC = "static"            # CreateRoute / CreateRouteTable (local) / endpoint-managed
+    PROPAGATED_DX = "propagated_direct_connect"
+    PROPAGATED_VPN_STATIC = "propagated_vpn_static"
+    PROPAGATED_VPN_BGP = "propagated_vpn_bgp"
+    PROPAGATED = "propagated"    # propagated, source unknown
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of a VPC route table, as DescribeRouteTables returns it."""
+
+    destination: str                 # CIDR ("0.0.0.0/0", "::/0") or prefix-list id ("pl-...")
+    target_id: str                   # "local", "igw-...", "nat-...", "vpce-...", "tgw-...", ...
+    target_kind: RouteTargetKind
+    origin: RouteOrigin = RouteOrigin.STATIC
+    state: str = "active"            # "active" or "blackhole"
+
+    @property
+    def is_prefix_list(self) -> bool:
+        """True for a route whose destination is a managed prefix list."""
+        return self.destination.startswith("pl-")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"destination": self.destination, "target": self.target_id,
+                "kind": self.target_kind.value, "origin": self.origin.value, "state": self.state}
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """The route table a subnet uses, and why that one."""
+
+    id: str
+    vpc_id: str
+    association: str                 # "explicit" (subnet association) or "main" (VPC main table)
+    routes: tuple[Route, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "vpc_id": self.vpc_id, "association": self.association,
+                "routes": [r.to_dict() for r in self.routes]}
+
+
+@dataclass(frozen=True)
+class PrefixList:
+    """A managed prefix list and its CIDRs (GetManagedPrefixListEntries)."""
+
+    id: str
+    name: str
+    version: int | None
+    cidrs: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "name": self.name, "version": self.version, "cidrs": list(self.cidrs)}
+
+
+@dataclass(frozen=True)
+class VpcEndpoint:
+    """A VPC endpoint as DescribeVpcEndpoints returns it (fields the verdict needs)."""
+
+    id: str
+    type: str                        # "Gateway", "Interface", "GatewayLoadBalancer"
+    service_name: str
+    state: str                       # "available", "pending", "deleting", ...
+    vpc_id: str
+    route_table_ids: tuple[str, ...] = ()
+    network_interface_ids: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    private_dns_enabled: bool = False
+    private_dns_only_for_inbound_resolver_endpoint: bool | None = None
+    ip_address_type: str | None = None   # "ipv4", "dualstack", "ipv6"
+    policy_document: str | None = None
+
+    @property
+    def is_available(self) -> bool:
+        """True when the endpoint carries traffic (state available)."""
+        return self.state.lower() == "available"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the policy document is left out: it can be long)."""
+        return {"id": self.id, "type": self.type, "service_name": self.service_name,
+                "state": self.state, "vpc_id": self.vpc_id,
+                "route_table_ids": list(self.route_table_ids),
+                "network_interface_ids": list(self.network_interface_ids),
+                "dns_names": list(self.dns_names), "private_dns_enabled": self.private_dns_enabled,
+                "private_dns_only_for_inbound_resolver_endpoint":
+                    self.private_dns_only_for_inbound_resolver_endpoint,
+                "ip_address_type": self.ip_address_type}
+
+
+@dataclass(frozen=True)
+class NetworkInterface:
+    """An ENI found by id or by private address, with the endpoint it belongs to, if any."""
+
+    id: str
+    vpc_id: str
+    subnet_id: str | None
+    interface_type: str              # AWS: "vpc_endpoint" for endpoint ENIs; moto says "interface"
+    description: str
+    addresses: tuple[str, ...]       # private IPv4 and IPv6 addresses
+    endpoint_id: str | None          # vpce id when the ENI belongs to an interface endpoint
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "vpc_id": self.vpc_id, "subnet_id": self.subnet_id,
+                "interface_type": self.interface_type, "description": self.description,
+                "addresses": list(self.addresses), "endpoint_id": self.endpoint_id}
+
+
+@dataclass(frozen=True)
+class NatGateway:
+    """A NAT gateway of the VPC (DescribeNatGateways), used to recognise the NAT hop."""
+
+    id: str
+    subnet_id: str | None
+    private_addresses: tuple[str, ...]
+    public_addresses: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "subnet_id": self.subnet_id,
+                "private_addresses": list(self.private_addresses),
+                "public_addresses": list(self.public_addresses)}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Where the agent runs: from IMDSv2, overridden by config."""
+
+    region: str
+    vpc_id: str
+    subnet_id: str
+    instance_id: str | None = None
+    availability_zone: str | None = None
+    mac: str | None = None
+    interface_id: str | None = None
+    local_ipv4s: tuple[str, ...] = ()
+    ipv6s: tuple[str, ...] = ()
+    source: str = "imds"             # "imds", "config" or "imds+config"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"region": self.region, "vpc_id": self.vpc_id, "subnet_id": self.subnet_id,
+                "instance_id": self.instance_id, "availability_zone": self.availability_zone,
+                "mac": self.mac, "interface_id": self.interface_id,
+                "local_ipv4s": list(self.local_ipv4s), "ipv6s": list(self.ipv6s),
+                "source": self.source}
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What EC2 says about this subnet's routing and the VPC's S3 endpoints."""
+
+    region: str
+    vpc_id: str
+    subnet_id: str
+    route_table: RouteTable | None
+    prefix_lists: tuple[PrefixList, ...]
+    endpoints: tuple[VpcEndpoint, ...]
+    interfaces: tuple[NetworkInterface, ...]
+    nat_gateways: tuple[NatGateway, ...] = ()
+    fetched_at: float = 0.0          # epoch seconds
+    s3_prefix_list_id: str | None = None
+
+    def prefix_list(self, prefix_list_id: str) -> PrefixList | None:
+        """The prefix list with this id, if its entries are known."""
+        return next((p for p in self.prefix_lists if p.id == prefix_list_id), None)
+
+    def endpoint(self, endpoint_id: str) -> VpcEndpoint | None:
+        """The endpoint with this id, if it is in this VPC."""
+        return next((e for e in self.endpoints if e.id == endpoint_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"region": self.region, "vpc_id": self.vpc_id, "subnet_id": self.subnet_id,
+                "route_table": self.route_table.to_dict() if self.route_table else None,
+                "prefix_lists": [p.to_dict() for p in self.prefix_lists],
+                "endpoints": [e.to_dict() for e in self.endpoints],
+                "interfaces": [i.to_dict() for i in self.interfaces],
+                "nat_gateways": [n.to_dict() for n in self.nat_gateways],
+                "fetched_at": self.fetched_at,
+                "s3_prefix_list_id": self.s3_prefix_list_id}
+
+
+@dataclass(frozen=True)
+class S3Range:
+    """One S3 address range from ip-ranges.json."""
+
+    network: str                     # "52.218.0.0/17"
+    region: str                      # "eu-west-1", or "GLOBAL"
+
+
+@dataclass(frozen=True)
+class ResolvedAddress:
+    """One address a hostname resolved to."""
+
+    ip: str
+    family: str                      # "ipv4" or "ipv6"
+    ttl: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"ip": self.ip, "family": self.family, "ttl": self.ttl}
+
+
+@dataclass(frozen=True)
+class DnsFailure:
+    """Why a hostname did not resolve; the kinds stay distinct."""
+
+    kind: str                        # nxdomain, no_data, timeout, servfail, refused, no_nameservers, error
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"kind": self.kind, "message": self.message}
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    """What DNS said about one hostname."""
+
+    host: str
+    addresses: tuple[ResolvedAddress, ...]
+    cname_chain: tuple[str, ...] = ()
+    nameserver: str | None = None
+    latency_ms: float = 0.0
+    failure: DnsFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the name resolved to at least one address."""
+        return self.failure is None and bool(self.addresses)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"host": self.host, "addresses": [a.to_dict() for a in self.addresses],
+                "cname_chain": list(self.cname_chain), "nameserver": self.nameserver,
+                "latency_ms": round(self.latency_ms, 1),
+                "failure": self.failure.to_dict() if self.failure else None}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A hostname to check and what its path should be."""
+
+    name: str
+    host: str
+    expect: Expect
+    bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """The route that wins for an address, and the rule that made it win."""
+
+    route: Route
+    prefix_length: int
+    rule: str                        # a sentence: why this route and not another
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out = self.route.to_dict()
+        out.update({"prefix_length": self.prefix_length, "rule": self.rule})
+        return out
+
+
+@dataclass(frozen=True)
+class AddressVerdict:
+    """The path one resolved address takes, with its evidence."""
+
+    ip: str
+    family: str
+    path: PathKind
+    route: RouteMatch | None = None
+    endpoint_id: str | None = None
+    endpoint_in_vpc: bool | None = None
+    s3_region: str | None = None
+    evidence: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"ip": self.ip, "family": self.family, "path": self.path.value,
+                "endpoint_id": self.endpoint_id, "endpoint_in_vpc": self.endpoint_in_vpc,
+                "route": self.route.to_dict() if self.route else None,
+                "s3_region": self.s3_region, "evidence": list(self.evidence)}
+
+
+@dataclass(frozen=True)
+class TargetVerdict:
+    """The verdict for one target: its path, status and the reasons."""
+
+    target: Target
+    path: PathKind
+    status: Status
+    reason: str
+    addresses: tuple[AddressVerdict, ...] = ()
+    dns: DnsAnswer | None = None
+    evidence: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out: dict[str, Any] = {
+            "name": self.target.name, "host": self.target.host,
+            "expect": self.target.expect.value, "bucket": self.target.bucket,
+            "path": self.path.value, "status": self.status.name, "reason": self.reason,
+            "addresses": [a.to_dict() for a in self.addresses],
+            "dns": self.dns.to_dict() if self.dns else None,
+            "evidence": list(self.evidence), "errors": list(self.errors)}
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the verdict engine needs besides the DNS answers."""
+
+    identity: Identity | None
+    inventory: Inventory | None
+    s3_ranges: tuple[S3Range, ...] = ()
+    problems: tuple[str, ...] = ()   # facts that are missing, one line each ("EC2: access denied ...")
+    stale: str | None = None         # why the inventory is stale, when it is
+    stale_warning: bool = True       # stale for longer than twice the TTL: WARNING
+    # (bucket, region) from GetBucketLocation, for buckets whose region was asked (issue 4 §2)
+    bucket_regions: tuple[tuple[str, str], ...] = ()

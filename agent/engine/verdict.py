@@ -1,0 +1,419 @@
+"""The verdict engine: facts in, path and status out. Pure: no boto3, dns, scapy or socket.
+
+Routing follows the VPC user guide, "Route priority"
+(https://docs.aws.amazon.com/vpc/latest/userguide/route-tables.html#route-tables-priority):
+1. the most specific route that matches the destination wins (longest prefix), counting the
+   CIDRs inside a prefix list a route references;
+2. on equal prefix length, static routes win over prefix-list routes, which win over propagated
+   routes (Direct Connect BGP, then VPN static, then VPN BGP);
+3. IPv4 and IPv6 routes are separate tables.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Iterable
+
+from s3_route_agent.engine.forms import form_ruling
+from s3_route_agent.engine.hostnames import parse_s3_host
+from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Facts, Inventory, NetworkInterface,
+                         PathKind, Route, RouteMatch, RouteOrigin, RouteTargetKind, S3Range, Status,
+                         Target, TargetVerdict)
+
+logger = logging.getLogger(__name__)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Rank within one prefix length; higher wins (route priority rule 2 above).
+_ORIGIN_RANK = {
+    RouteOrigin.PROPAGATED_VPN_BGP: 1,
+    RouteOrigin.PROPAGATED: 1,
+    RouteOrigin.PROPAGATED_VPN_STATIC: 2,
+    RouteOrigin.PROPAGATED_DX: 3,
+}
+_PREFIX_LIST_RANK = 4
+_STATIC_RANK = 5
+
+_PUBLIC_KINDS = (RouteTargetKind.INTERNET_GATEWAY, RouteTargetKind.EGRESS_ONLY_INTERNET_GATEWAY,
+                 RouteTargetKind.NAT_GATEWAY)
+_TRANSIT_KINDS = (RouteTargetKind.TRANSIT_GATEWAY, RouteTargetKind.VIRTUAL_PRIVATE_GATEWAY,
+                  RouteTargetKind.PEERING_CONNECTION, RouteTargetKind.NETWORK_INTERFACE,
+                  RouteTargetKind.INSTANCE, RouteTargetKind.GATEWAY_LOAD_BALANCER_ENDPOINT,
+                  RouteTargetKind.LOCAL_GATEWAY, RouteTargetKind.CARRIER_GATEWAY,
+                  RouteTargetKind.CORE_NETWORK)
+
+
+def address_family(ip: str) -> str:
+    """``"ipv4"`` or ``"ipv6"`` for an address string."""
+    return "ipv6" if ipaddress.ip_address(ip).version == 6 else "ipv4"
+
+
+class S3RangeIndex:
+    """S3 address ranges, searchable by address (longest match wins)."""
+
+    def __init__(self, ranges: Iterable[S3Range]) -> None:
+        """Index ``ranges``; malformed entries are skipped with a log line."""
+        by_family: dict[int, list[tuple[int, int, int, str]]] = {4: [], 6: []}
+        for entry in ranges:
+            try:
+                net = ipaddress.ip_network(entry.network, strict=False)
+            except ValueError:
+                logger.warning("ignoring malformed S3 range %r", entry.network)
+                continue
+            by_family[net.version].append((int(net.network_address), int(net.broadcast_address),
+                                           net.prefixlen, entry.region))
+        self._starts: dict[int, list[int]] = {}
+        self._rows: dict[int, list[tuple[int, int, int, str]]] = {}
+        for version, rows in by_family.items():
+            rows.sort()
+            self._rows[version] = rows
+            self._starts[version] = [r[0] for r in rows]
+
+    def region_for(self, ip: str) -> str | None:
+        """The S3 region whose range holds ``ip`` (most specific range), or None."""
+        addr = ipaddress.ip_address(ip)
+        value = int(addr)
+        rows = self._rows[addr.version]
+        # Every range that holds the address starts at or before it; scan back over those.
+        idx = bisect.bisect_right(self._starts[addr.version], value)
+        best: tuple[int, str] | None = None
+        for start, end, plen, region in reversed(rows[:idx]):
+            if start <= value <= end and (best is None or plen > best[0]):
+                best = (plen, region)
+            # Ranges are at most /8 apart in practice; stop once far below any possible holder.
+            if value - start > (1 << (addr.max_prefixlen - 8)):
+                break
+        return best[1] if best else None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    route: Route
+    prefix_length: int
+    rank: int
+    via_cidr: str
+
+
+def _route_rank(route: Route) -> int:
+    if route.origin is not RouteOrigin.STATIC:
+        return _ORIGIN_RANK.get(route.origin, 1)
+    return _PREFIX_LIST_RANK if route.is_prefix_list else _STATIC_RANK
+
+
+def route_for_address(ip: str, routes: Iterable[Route], inventory: Inventory,
+                      ) -> tuple[RouteMatch | None, tuple[str, ...]]:
+    """The route the VPC uses for ``ip``, and ids of prefix lists whose entries are unknown.
+
+    Implements the three route-priority rules of the module docstring. A prefix list whose
+    entries were not fetched cannot be matched; its id is returned so the caller can say so.
+    """
+    addr = ipaddress.ip_address(ip)
+    candidates: list[_Candidate] = []
+    unknown_lists: list[str] = []
+    for route in routes:
+        if route.is_prefix_list:
+            plist = inventory.prefix_list(route.destination)
+            if plist is None:
+                unknown_lists.append(route.destination)
+                continue
+            cidrs: Iterable[str] = plist.cidrs
+        else:
+            cidrs = (route.destination,)
+        for cidr in cidrs:
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                continue
+            if net.version == addr.version and addr in net:  # rule 3: families apart
+                candidates.append(_Candidate(route, net.prefixlen, _route_rank(route), str(net)))
+    if not candidates:
+        return None, tuple(unknown_lists)
+    best = max(candidates, key=lambda c: (c.prefix_length, c.rank))
+    rivals = [c for c in candidates if c.route is not best.route]
+    return RouteMatch(route=best.route, prefix_length=best.prefix_length,
+                      rule=_explain_rule(best, rivals)), tuple(unknown_lists)
+
+
+def _explain_rule(best: _Candidate, rivals: list[_Candidate]) -> str:
+    via = (f"{best.route.destination} (entry {best.via_cidr})" if best.route.is_prefix_list
+           else best.route.destination)
+    if not rivals:
+        return f"only matching route: {via} -> {best.route.target_id}"
+    same_length = [r for r in rivals if r.prefix_length == best.prefix_length]
+    if same_length:
+        loser = max(same_length, key=lambda c: c.rank)
+        return (f"{via} -> {best.route.target_id} wins at equal length /{best.prefix_length} "
+                f"over {loser.route.destination} -> {loser.route.target_id}: "
+                f"{_rank_name(best)} routes beat {_rank_name(loser)} routes")
+    loser = max(rivals, key=lambda c: (c.prefix_length, c.rank))
+    return (f"longest prefix: {via} -> {best.route.target_id} (/{best.prefix_length}) beats "
+            f"{loser.route.destination} -> {loser.route.target_id} (/{loser.prefix_length})")
+
+
+def _rank_name(candidate: _Candidate) -> str:
+    if candidate.rank == _STATIC_RANK:
+        return "static"
+    if candidate.rank == _PREFIX_LIST_RANK:
+        return "prefix-list"
+    return candidate.route.origin.value.replace("_", " ")
+
+
+def _interface_for(ip: str, interfaces: Iterable[NetworkInterface]) -> NetworkInterface | None:
+    addr = ipaddress.ip_address(ip)
+    for eni in interfaces:
+        for held in eni.addresses:
+            try:
+                if ipaddress.ip_address(held) == addr:
+                    return eni
+            except ValueError:
+                continue
+    return None
+
+
+def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex) -> AddressVerdict:
+    """Decide the path traffic to one resolved address takes, with evidence sentences."""
+    family = address_family(ip)
+    s3_region = ranges.region_for(ip)
+    inventory = facts.inventory
+    region = facts.identity.region if facts.identity else (inventory.region if inventory else None)
+    evidence: list[str] = []
+    if s3_region:
+        evidence.append(f"{ip} is in S3's address ranges for {s3_region}.")
+    if inventory is None:
+        missing = "; ".join(facts.problems) or "EC2 inventory unavailable"
+        evidence.append(f"Cannot route {ip}: {missing}.")
+        return AddressVerdict(ip, family, PathKind.UNKNOWN, s3_region=s3_region,
+                              evidence=tuple(evidence))
+    table = inventory.route_table
+    if table is None:
+        evidence.append(f"No route table is known for subnet {inventory.subnet_id}.")
+        return AddressVerdict(ip, family, PathKind.UNKNOWN, s3_region=s3_region,
+                              evidence=tuple(evidence))
+    match, unknown_lists = route_for_address(ip, table.routes, inventory)
+    eni = _interface_for(ip, inventory.interfaces)
+    why_table = ("explicitly associated with" if table.association == "explicit"
+                 else "the VPC's main table, used by")
+    common = dict(ip=ip, family=family, route=match, s3_region=s3_region)
+
+    if unknown_lists:
+        evidence.append(f"Entries of prefix list(s) {', '.join(unknown_lists)} in {table.id} are "
+                        "unknown; a route to them could also match.")
+    if match is None:
+        evidence.append(f"No route in {table.id} ({why_table} {inventory.subnet_id}) matches {ip}.")
+        path = PathKind.UNKNOWN if unknown_lists else PathKind.NO_ROUTE
+        return AddressVerdict(evidence=tuple(evidence), path=path, **common)
+    route = match.route
+    evidence.append(f"Route {table.id} ({why_table} {inventory.subnet_id}): {match.rule}.")
+    if route.state == "blackhole":
+        evidence.append(f"The winning route to {route.target_id} is a blackhole: traffic is dropped.")
+        return AddressVerdict(evidence=tuple(evidence), path=PathKind.NO_ROUTE, **common)
+
+    if eni is not None and eni.endpoint_id:
+        in_vpc = eni.vpc_id == inventory.vpc_id
+        endpoint = inventory.endpoint(eni.endpoint_id)
+        if endpoint is None and in_vpc:
+            # The inventory lists this VPC's S3 endpoints only: an ENI of another endpoint of
+            # this VPC (EC2, STS, ...) does not serve S3.
+            evidence.append(f"{ip} belongs to {eni.endpoint_id}, an endpoint of this VPC that is "
+                            "not an S3 endpoint: S3 requests sent there fail.")
+            return AddressVerdict(evidence=tuple(evidence), path=PathKind.UNKNOWN,
+                                  endpoint_id=eni.endpoint_id, endpoint_in_vpc=True, **common)
+        if endpoint is not None and not endpoint.is_available:
+            evidence.append(f"{ip} belongs to interface endpoint {endpoint.id}, whose state is "
+                            f"{endpoint.state}: it carries no traffic.")
+            return AddressVerdict(evidence=tuple(evidence), path=PathKind.NO_ROUTE,
+                                  endpoint_id=eni.endpoint_id, endpoint_in_vpc=in_vpc, **common)
+        where = "in this VPC" if in_vpc else f"in {eni.vpc_id}, reached via {route.target_id}"
+        evidence.append(f"{ip} is a private address of {eni.id}, the ENI of interface endpoint "
+                        f"{eni.endpoint_id} ({where}): PrivateLink.")
+        return AddressVerdict(evidence=tuple(evidence), path=PathKind.INTERFACE,
+                              endpoint_id=eni.endpoint_id, endpoint_in_vpc=in_vpc, **common)
+
+    kind = route.target_kind
+    if kind is RouteTargetKind.GATEWAY_ENDPOINT:
+        endpoint = inventory.endpoint(route.target_id)
+        if endpoint is None:
+            evidence.append(f"{route.target_id} is not an S3 endpoint of {inventory.vpc_id}.")
+            return AddressVerdict(evidence=tuple(evidence), path=PathKind.UNKNOWN, **common)
+        if not endpoint.is_available:
+            evidence.append(f"Gateway endpoint {endpoint.id} is {endpoint.state}: no traffic.")
+            return AddressVerdict(evidence=tuple(evidence), path=PathKind.NO_ROUTE,
+                                  endpoint_id=endpoint.id, endpoint_in_vpc=True, **common)
+        # A gateway endpoint carries IPv6 only when its IpAddressType says so (VPC user guide,
+        # "Gateway endpoints": IP address types).
+        if family == "ipv6" and endpoint.ip_address_type not in ("dualstack", "ipv6"):
+            evidence.append(f"Gateway endpoint {endpoint.id} has IP address type "
+                            f"{endpoint.ip_address_type or 'ipv4'}: it does not carry IPv6.")
+            return AddressVerdict(evidence=tuple(evidence), path=PathKind.NO_ROUTE,
+                                  endpoint_id=endpoint.id, endpoint_in_vpc=True, **common)
+        evidence.append(f"{ip} is in prefix list {route.destination}, routed to gateway endpoint "
+                        f"{endpoint.id}.")
+        return AddressVerdict(evidence=tuple(evidence), path=PathKind.GATEWAY,
+                              endpoint_id=endpoint.id, endpoint_in_vpc=True, **common)
+
+    if kind in _PUBLIC_KINDS:
+        label = {RouteTargetKind.NAT_GATEWAY: "NAT gateway",
+                 RouteTargetKind.INTERNET_GATEWAY: "internet gateway",
+                 RouteTargetKind.EGRESS_ONLY_INTERNET_GATEWAY: "egress-only internet gateway"}[kind]
+        evidence.append(f"Traffic to {ip} leaves through {label} {route.target_id}: public path.")
+        evidence.extend(_public_explanation(ip, s3_region, region, inventory, table.id))
+        return AddressVerdict(evidence=tuple(evidence), path=PathKind.PUBLIC, **common)
+
+    if kind is RouteTargetKind.LOCAL:
+        if eni is not None:
+            evidence.append(f"{ip} is inside the VPC on {eni.id}, which is not an interface "
+                            "endpoint: traffic goes to that interface.")
+            return AddressVerdict(evidence=tuple(evidence), path=PathKind.TRANSIT, **common)
+        evidence.append(f"{ip} is inside the VPC (local route) but no known network interface "
+                        "holds it.")
+        return AddressVerdict(evidence=tuple(evidence), path=PathKind.UNKNOWN, **common)
+
+    if kind in _TRANSIT_KINDS:
+        evidence.append(f"Traffic to {ip} goes to {route.target_id} ({kind.value.replace('_', ' ')}),"
+                        " beyond what the agent can see.")
+        return AddressVerdict(evidence=tuple(evidence), path=PathKind.TRANSIT, **common)
+    evidence.append(f"Route target {route.target_id} is of a kind the agent does not know.")
+    return AddressVerdict(evidence=tuple(evidence), path=PathKind.UNKNOWN, **common)
+
+
+def _public_explanation(ip: str, s3_region: str | None, region: str | None,
+                        inventory: Inventory, table_id: str) -> list[str]:
+    """Why an S3 address took the public path: the most common silent bypasses."""
+    notes: list[str] = []
+    gateways = [e for e in inventory.endpoints if e.type.lower() == "gateway"
+                and e.service_name == f"com.amazonaws.{inventory.region}.s3"]
+    if s3_region and region and s3_region not in (region, "GLOBAL"):
+        # A gateway endpoint covers only its own region's S3 (VPC user guide, "Gateway endpoints
+        # for Amazon S3": "cannot be used to access S3 in other Regions").
+        notes.append(f"{ip} is S3 in {s3_region}, not {region}: this VPC's gateway endpoint only "
+                     f"carries S3 traffic of {region}, so traffic follows the default route.")
+    elif s3_region == region and gateways:
+        attached = [e for e in gateways if table_id in e.route_table_ids]
+        if attached:
+            notes.append(f"Gateway endpoint {attached[0].id} lists {table_id}, but the table has no "
+                         f"route to its prefix list: the endpoint route was removed; re-associate "
+                         f"{table_id} with {attached[0].id}.")
+        else:
+            ids = ", ".join(e.id for e in gateways)
+            notes.append(f"Gateway endpoint {ids} exists but is not associated with {table_id}: "
+                         f"add {table_id} to it.")
+    elif s3_region == region and not gateways:
+        notes.append(f"{inventory.vpc_id} has no S3 gateway endpoint for {region}.")
+    return notes
+
+
+def _host_notes(target: Target, region: str | None) -> list[str]:
+    """Evidence that comes from the form of the hostname itself."""
+    form = parse_s3_host(target.host)
+    notes: list[str] = []
+    if form.form == "global" and region and region != form.region:
+        notes.append(f"{target.host} is the legacy global S3 name: it resolves to {form.region}, "
+                     f"whose S3 ranges this {region} VPC's gateway endpoint does not cover; use "
+                     f"s3.{region}.amazonaws.com.")
+    elif form.form == "global":
+        notes.append(f"{target.host} is the legacy global S3 name; prefer s3.{form.region}.amazonaws.com.")
+    elif form.form == "accelerate":
+        # Transfer Acceleration runs through CloudFront edge locations (S3 user guide,
+        # "Configuring fast, secure file transfers using Amazon S3 Transfer Acceleration").
+        notes.append(f"{target.host} is a Transfer Acceleration name: CloudFront edges, always public.")
+    elif form.region and region and form.region != region and form.form != "vpce":
+        notes.append(f"{target.host} names region {form.region}, not this VPC's {region}: "
+                     "a gateway endpoint does not cover it.")
+    elif form.form == "vpce":
+        notes.append(f"{target.host} is an interface-endpoint name of {form.endpoint_id}.")
+    return notes
+
+
+def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
+                       ranges: S3RangeIndex | None = None) -> TargetVerdict:
+    """The path, status and reasons for one target from its DNS answer and the facts."""
+    ranges = ranges or S3RangeIndex(facts.s3_ranges)
+    region = facts.identity.region if facts.identity else None
+    notes = _host_notes(target, region)
+    if answer is None or answer.failure is not None or not answer.addresses:
+        why = (answer.failure.message if answer and answer.failure
+               else f"{target.host} resolved to no address")
+        # A DNS failure of the checked name is CRITICAL, not UNKNOWN (Nagios plugin guidelines).
+        return TargetVerdict(target=target, path=PathKind.UNRESOLVED, status=Status.CRITICAL,
+                             reason=why, dns=answer, evidence=tuple(notes), errors=(why,))
+    verdicts = tuple(path_for_address(a.ip, facts, ranges) for a in answer.addresses)
+    paths = {v.path for v in verdicts}
+    path = paths.pop() if len(paths) == 1 else PathKind.MIXED
+    allowed = [target.expect.allows(v.path) for v in verdicts]
+    if any(v.path is PathKind.UNKNOWN for v in verdicts):
+        status = Status.UNKNOWN
+    elif all(allowed):
+        status = Status.OK
+    elif any(allowed):
+        status = Status.WARNING
+    else:
+        status = Status.CRITICAL
+    evidence = list(notes)
+    if path is PathKind.MIXED:
+        evidence.append(f"{target.host}'s addresses take different paths: "
+                        + ", ".join(f"{v.ip} {v.path.value}" for v in verdicts) + ".")
+    if facts.stale and facts.stale_warning and status is Status.OK:
+        status = Status.WARNING
+    if facts.stale:
+        evidence.append(f"EC2 facts are stale: {facts.stale}.")
+    reason = _reason(target, path, status, verdicts, facts)
+    # What the hostname's form adds: acceleration, MRAP, dual-stack, private DNS modes, a bucket
+    # in another region (agent/forms.py documents each rule and its AWS source).
+    ruling = form_ruling(target, answer, verdicts, path, facts)
+    evidence.extend(ruling.notes)
+    if ruling.status is not None:
+        status = Status.worst([status, ruling.status])
+        reason = ruling.reason or reason
+    return TargetVerdict(target=target, path=path, status=status, reason=reason,
+                         addresses=verdicts, dns=answer, evidence=tuple(evidence),
+                         errors=tuple(facts.problems) if status is Status.UNKNOWN else ())
+
+
+def _reason(target: Target, path: PathKind, status: Status, verdicts: tuple[AddressVerdict, ...],
+            facts: Facts) -> str:
+    """One line a person reads first."""
+    first = verdicts[0]
+    if path is PathKind.GATEWAY:
+        what = f"gateway endpoint {first.endpoint_id}"
+    elif path is PathKind.INTERFACE:
+        what = f"interface endpoint {first.endpoint_id}"
+    elif path is PathKind.PUBLIC and first.route is not None:
+        what = f"public via {first.route.route.target_id}"
+        if first.s3_region:
+            what += f" (S3 {first.s3_region})"
+    elif path is PathKind.TRANSIT and first.route is not None:
+        what = f"transit via {first.route.route.target_id}"
+    elif path is PathKind.MIXED:
+        what = "mixed: " + ", ".join(sorted({v.path.value for v in verdicts}))
+    elif path is PathKind.UNKNOWN:
+        what = "path unknown: " + ("; ".join(facts.problems) or first.evidence[-1])
+    else:
+        what = path.value.replace("_", " ")
+    if status is Status.OK:
+        return what
+    if status is Status.UNKNOWN:
+        return what
+    expect = target.expect.value
+    if status is Status.WARNING and facts.stale and facts.stale_warning and\
+            target.expect.allows(path):
+        return f"{what}; facts stale"
+    return f"{what}; expected {expect}"
+
+
+def evaluate(targets: Iterable[Target], answers: dict[str, DnsAnswer], facts: Facts,
+             ) -> tuple[TargetVerdict, ...]:
+    """Verdicts for every target, with one range index shared across them."""
+    ranges = S3RangeIndex(facts.s3_ranges)
+    return tuple(verdict_for_target(t, answers.get(t.host), facts, ranges) for t in targets)
+
+
+def overall_status(verdicts: Iterable[TargetVerdict], problems: Iterable[str] = ()) -> Status:
+    """The report's status: the worst target status, UNKNOWN when facts are missing entirely."""
+    statuses = [v.status for v in verdicts]
+    if not statuses:
+        return Status.UNKNOWN if list(problems) else Status.OK
+    return Status.worst(statuses)

@@ -1,0 +1,1 @@
+"""The report: the one document per run, its JSON Schema, text rendering and the Nagios line."""

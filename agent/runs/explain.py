@@ -1,0 +1,299 @@
+"""``s3-route-agent explain HOST``: a readable walk-through of one hostname's path, for a person.
+
+It runs ``check`` (``s3_route_agent.runs.check.run_check``) with HOST as the only target, so the facts and
+the verdict are exactly what ``check`` would report, and then tells the story in order: who this
+host is, which route table its subnet uses and why that one, the VPC's S3 endpoints (with their
+private DNS mode and, when a bucket is known, what their policy allows), the S3 prefix list, what
+DNS answered, the winning route for each address and the rule that chose it, the verdict, and
+what to change. With a bucket (from the name or ``--bucket``) ``check``'s bucket facts (the
+collector on CheckDeps: GetBucketLocation, GetBucketPolicy) say the bucket's region and policy:
+a bucket in another region bypasses the gateway endpoint, and a bucket policy keyed on
+aws:SourceVpce / aws:SourceVpc decides which path S3 accepts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from s3_route_agent.collectors.bucket_facts import BucketFacts
+from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check
+from s3_route_agent.config import AgentConfig, TargetSpec
+from s3_route_agent.engine.hostnames import parse_s3_host
+from s3_route_agent.engine.model import Expect, Facts, PathKind, RouteTargetKind, Status, TargetVerdict
+from s3_route_agent.engine.iam_policy import endpoint_allows, source_enforcement
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The walk-through: sections of sentences, the fixes, the status (= exit code)."""
+
+    host: str
+    sections: tuple[tuple[str, tuple[str, ...]], ...]
+    fixes: tuple[str, ...]
+    status: Status
+    verdict: TargetVerdict | None
+    check: CheckResult
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"command": "explain", "host": self.host, "status": self.status.name,
+                "exit_code": int(self.status),
+                "path": self.verdict.path.value if self.verdict else None,
+                "sections": [{"title": t, "lines": list(lines)} for t, lines in self.sections],
+                "fixes": list(self.fixes), "check": self.check.report}
+
+
+def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect | None = None,
+                 bucket: str | None = None) -> Explanation:
+    """Gather with ``check``, decide with the engine, and tell the story. Never raises for facts.
+
+    Bucket facts come from ``check`` (``deps.bucket_facts``, wired by s3_route_agent.wiring); without
+    that collector they are left out.
+    """
+    expect = expect or config.default_expect
+    form = parse_s3_host(host)
+    bucket = bucket or form.bucket
+    result = run_check(replace(config, targets=(TargetSpec("explain", host, expect, bucket),)),
+                       deps)
+    verdict = result.verdicts[0] if result.verdicts else None
+    facts = result.facts
+    sections: list[tuple[str, tuple[str, ...]]] = []
+    fixes: list[str] = []
+    status = result.status
+
+    # check already fed the bucket's region (GetBucketLocation) to the engine.
+    bucket_info: BucketFacts | None = next(
+        (b for b in result.bucket_facts if b.bucket == bucket), None) if bucket else None
+
+    sections.append(("Identity", _identity(facts, result)))
+    if facts is not None and facts.inventory is not None:
+        sections.append(("Route table", _route_table(facts)))
+        sections.append(("S3 endpoints", _endpoints(facts, bucket, config)))
+        sections.append(("S3 prefix list", _prefix_list(facts)))
+    elif facts is not None:
+        sections.append(("EC2 facts", tuple(f"missing: {p}" for p in facts.problems)
+                         or ("no inventory",)))
+    if bucket_info is not None:
+        sections.append((f"Bucket {bucket}", _bucket(bucket_info, facts)))
+    if verdict is not None:
+        sections.append(("DNS", _dns(verdict)))
+        sections.append(("Routes per address", _addresses(verdict)))
+        sections.append(("Verdict", _verdict(verdict)))
+        fixes = _fixes(verdict, facts, form)
+    if result.errors:
+        sections.append(("Errors", tuple(result.errors)))
+    return Explanation(host, tuple(sections), tuple(fixes), status, verdict, result)
+
+
+def _identity(facts: Facts | None, result: CheckResult) -> tuple[str, ...]:
+    if facts is None or facts.identity is None:
+        return tuple(f"unknown: {e}" for e in result.errors) or ("unknown",)
+    ident = facts.identity
+    lines = [f"Instance {ident.instance_id or '-'} in {ident.region}"
+             + (f" ({ident.availability_zone})" if ident.availability_zone else "")
+             + f", VPC {ident.vpc_id}, subnet {ident.subnet_id}.",
+             f"Identity from {ident.source}"
+             + (f"; interface {ident.interface_id}" if ident.interface_id else "")
+             + (f", addresses {', '.join(ident.local_ipv4s + ident.ipv6s)}"
+                if ident.local_ipv4s or ident.ipv6s else "") + "."]
+    source = result.report.get("facts", {})
+    lines.append(f"EC2 inventory from {source.get('inventory_source')} "
+                 f"({source.get('ec2_calls')} EC2 call(s) this run).")
+    return tuple(lines)
+
+
+def _route_table(facts: Facts) -> tuple[str, ...]:
+    inventory = facts.inventory
+    table = inventory.route_table if inventory else None
+    if table is None:
+        return (f"No route table found for {inventory.subnet_id if inventory else 'the subnet'}.",)
+    # A subnet without an explicit association uses the VPC's main route table (VPC user guide,
+    # "Subnet route tables", https://docs.aws.amazon.com/vpc/latest/userguide/subnet-route-tables.html).
+    why = (f"{table.id} is explicitly associated with {inventory.subnet_id}."
+           if table.association == "explicit" else
+           f"{inventory.subnet_id} has no explicit association, so it uses the VPC's main route "
+           f"table {table.id}.")
+    lines = [why]
+    for route in table.routes:
+        lines.append(f"{route.destination:<20} -> {route.target_id} ({route.target_kind.value}"
+                     f"{', ' + route.origin.value if route.origin.value != 'static' else ''}"
+                     f"{', BLACKHOLE' if route.state == 'blackhole' else ''})")
+    return tuple(lines)
+
+
+def _endpoints(facts: Facts, bucket: str | None, config: AgentConfig) -> tuple[str, ...]:
+    inventory = facts.inventory
+    if not inventory.endpoints:
+        return (f"{inventory.vpc_id} has no S3 endpoint.",)
+    lines = []
+    table_id = inventory.route_table.id if inventory.route_table else None
+    canary = bucket or config.transfer.bucket or (config.buckets[0] if config.buckets else None)
+    for endpoint in inventory.endpoints:
+        line = (f"{endpoint.id}: {endpoint.type} {endpoint.service_name}, {endpoint.state}")
+        if endpoint.type.lower() == "gateway":
+            attached = table_id in endpoint.route_table_ids
+            line += (f", route tables {', '.join(endpoint.route_table_ids) or 'none'}"
+                     f" ({'includes' if attached else 'does not include'} {table_id})")
+            line += f", IP address type {endpoint.ip_address_type or 'ipv4'}"
+        else:
+            if not endpoint.private_dns_enabled:
+                mode = "private DNS off"
+            elif endpoint.private_dns_only_for_inbound_resolver_endpoint:
+                mode = "private DNS only for inbound resolver endpoints"
+            else:
+                mode = "private DNS for all resolvers"
+            line += f", {mode}, ENIs {', '.join(endpoint.network_interface_ids) or 'none'}"
+            addresses = [a for i in inventory.interfaces if i.endpoint_id == endpoint.id
+                         for a in i.addresses]
+            if addresses:
+                line += f" ({', '.join(addresses)})"
+        lines.append(line + ".")
+        if canary:
+            check = endpoint_allows(endpoint.policy_document, endpoint.id, canary,
+                                    config.transfer.prefix, vpc_id=inventory.vpc_id)
+            if check.default_policy:
+                lines.append("  policy: default (full access).")
+            elif check.allows_all:
+                lines.append(f"  policy allows the canary actions on {canary}.")
+            else:
+                for action, why in check.denied.items():
+                    lines.append(f"  policy does not allow {action} on {canary}: {why}.")
+    return tuple(lines)
+
+
+def _prefix_list(facts: Facts) -> tuple[str, ...]:
+    inventory = facts.inventory
+    plist = inventory.prefix_list(inventory.s3_prefix_list_id) if inventory.s3_prefix_list_id\
+        else None
+    if plist is None:
+        return (f"No S3 prefix list known for {inventory.region}.",)
+    return (f"{plist.id} ({plist.name}, version {plist.version}): {', '.join(plist.cidrs)}.",)
+
+
+def _bucket(info: BucketFacts, facts: Facts | None) -> tuple[str, ...]:
+    lines = []
+    if info.region:
+        lines.append(f"Region {info.region} (GetBucketLocation).")
+    endpoints = []
+    if facts is not None and facts.inventory is not None:
+        endpoints = [(e.id, facts.inventory.vpc_id) for e in facts.inventory.endpoints]
+    if info.policy is None and any("GetBucketPolicy" in p for p in info.problems):
+        # An unreadable policy is not an absent one: say so rather than "no bucket policy".
+        lines.append(f"The bucket policy of {info.bucket} could not be read; whether it ties "
+                     "access to an endpoint is unknown.")
+    else:
+        enforcement = source_enforcement(info.policy, info.bucket, endpoints=endpoints)
+        lines.extend(enforcement.evidence)
+    lines.extend(info.problems)
+    return tuple(lines)
+
+
+def _dns(verdict: TargetVerdict) -> tuple[str, ...]:
+    dns = verdict.dns
+    if dns is None:
+        return ("not resolved",)
+    if dns.failure is not None:
+        return (f"{dns.failure.kind}: {dns.failure.message}",)
+    lines = [f"{a.ip} ({a.family}, TTL {a.ttl})" for a in dns.addresses]
+    if dns.cname_chain:
+        lines.append("CNAME chain: " + " -> ".join((verdict.target.host,) + dns.cname_chain))
+    if dns.nameserver:
+        lines.append(f"answered by {dns.nameserver} in {dns.latency_ms:.1f} ms")
+    return tuple(lines)
+
+
+def _addresses(verdict: TargetVerdict) -> tuple[str, ...]:
+    lines = []
+    for address in verdict.addresses:
+        route = address.route
+        head = f"{address.ip}: {address.path.value}"
+        if route is not None:
+            head += f" via {route.route.destination} -> {route.route.target_id}"
+        lines.append(head)
+        lines.extend(f"  {sentence}" for sentence in address.evidence)
+    return tuple(lines)
+
+
+def _verdict(verdict: TargetVerdict) -> tuple[str, ...]:
+    lines = [f"{verdict.status.name}: {verdict.target.host} takes the {verdict.path.value} path "
+             f"(expected {verdict.target.expect.value}): {verdict.reason}."]
+    lines.extend(verdict.evidence)
+    return tuple(lines)
+
+
+def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
+    """What to change, from the verdict's facts. Empty when the path is as expected."""
+    if verdict.status is Status.OK:
+        return []
+    fixes: list[str] = []
+    inventory = facts.inventory if facts else None
+    region = facts.identity.region if facts and facts.identity else None
+    table = inventory.route_table if inventory else None
+    if form.form == "global" and region:
+        fixes.append(f"use s3.{region}.amazonaws.com (or {form.bucket or 'BUCKET'}.s3.{region}."
+                     "amazonaws.com) instead of the legacy global name; in boto3: "
+                     "Config(signature_version='s3v4', s3={'addressing_style': 'virtual'}) with "
+                     f"region_name='{region}' (us-east-1 also needs "
+                     "s3={'us_east_1_regional_endpoint': 'regional'}).")
+    if form.form == "dash_region" and form.region:
+        fixes.append(f"use s3.{form.region}.amazonaws.com instead of the dash-region name.")
+    if form.form == "accelerate":
+        fixes.append("set s3={'use_accelerate_endpoint': False}: acceleration is never private.")
+    if form.form == "mrap":
+        fixes.append("create an interface endpoint for com.amazonaws.s3-global.accesspoint with "
+                     "private DNS.")
+    if inventory is not None and table is not None and region:
+        gateways = [e for e in inventory.endpoints if e.type.lower() == "gateway"
+                    and e.service_name == f"com.amazonaws.{region}.s3"]
+        in_region = any(a.s3_region in (region, None) for a in verdict.addresses)
+        public = any(a.path is PathKind.PUBLIC for a in verdict.addresses)
+        has_route = any(r.target_kind is RouteTargetKind.GATEWAY_ENDPOINT for r in table.routes)
+        if public and in_region and form.form not in ("accelerate", "mrap"):
+            if not gateways:
+                fixes.append(f"create a gateway endpoint for com.amazonaws.{region}.s3 in "
+                             f"{inventory.vpc_id} and associate {table.id}.")
+            for gateway in gateways:
+                if table.id not in gateway.route_table_ids or not has_route:
+                    fixes.append(f"add {table.id} to {gateway.id} (aws ec2 modify-vpc-endpoint "
+                                 f"--vpc-endpoint-id {gateway.id} --add-route-table-ids "
+                                 f"{table.id}).")
+        for address in verdict.addresses:
+            if address.route and address.route.route.state == "blackhole":
+                fixes.append(f"replace the blackhole route {address.route.route.destination} -> "
+                             f"{address.route.route.target_id} in {table.id}.")
+        interfaces = [e for e in inventory.endpoints if e.type.lower() == "interface"
+                      and e.service_name == f"com.amazonaws.{region}.s3"]
+        if verdict.target.expect is Expect.INTERFACE and verdict.path is not PathKind.INTERFACE:
+            for endpoint in interfaces:
+                if not endpoint.private_dns_enabled:
+                    fixes.append(f"enable private DNS on {endpoint.id}, or use its "
+                                 "endpoint-specific name (bucket.vpce-….s3."
+                                 f"{region}.vpce.amazonaws.com) as endpoint_url.")
+    if any(a.s3_region and region and a.s3_region != region for a in verdict.addresses) and\
+            form.form != "global":
+        fixes.append("the name resolves to S3 of another region: use a bucket in "
+                     f"{region}, or reach that region privately (an interface endpoint there, "
+                     "over peering or a transit gateway).")
+    if not fixes and verdict.path is PathKind.UNRESOLVED:
+        fixes.append(f"make {verdict.target.host} resolvable from this host (check the resolver).")
+    return list(dict.fromkeys(fixes))
+
+
+def render_explanation(explanation: Explanation) -> str:
+    """The walk-through as text."""
+    lines = [f"explain {explanation.host}: {explanation.status.name}"]
+    for index, (title, body) in enumerate(explanation.sections, start=1):
+        lines.append("")
+        lines.append(f"{index}. {title}")
+        lines.extend(f"   {line}" for line in body)
+    lines.append("")
+    if explanation.fixes:
+        lines.append("What to change:")
+        lines.extend(f"   - {fix}" for fix in explanation.fixes)
+    else:
+        lines.append("Nothing to change: the path is as expected.")
+    return "\n".join(lines)

@@ -1,0 +1,227 @@
+"""The inventory's dict round trip and the on-disk inventory cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s3_route_agent.collectors.inventory_cache import CachedInventory, InventoryCache
+from s3_route_agent.collectors.inventory import collect_inventory, inventory_from_dict, inventory_to_dict
+from s3_route_agent.devenv.localenv.world import HubIds, WorldIds
+from s3_route_agent.engine.model import (
+    Inventory,
+    NatGateway,
+    NetworkInterface,
+    PrefixList,
+    Route,
+    RouteOrigin,
+    RouteTable,
+    RouteTargetKind,
+    VpcEndpoint,
+)
+
+REGION, VPC, SUBNET = "eu-west-1", "vpc-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60718"
+
+
+def synthetic_inventory(fetched_at: float = 1000.0, with_policy: bool = True) -> Inventory:
+    """An inventory touching every field, every route kind and every origin."""
+    routes = tuple(Route(f"10.{n}.0.0/16", f"target-{n}", kind, origin, state)
+                   for n, (kind, origin, state) in enumerate(
+                       zip(list(RouteTargetKind),
+                           (list(RouteOrigin) * 4)[:len(RouteTargetKind)],
+                           ["active", "blackhole"] * 8)))
+    routes += (Route("pl-0123", "vpce-0123", RouteTargetKind.GATEWAY_ENDPOINT),
+               Route("::/0", "eigw-1", RouteTargetKind.EGRESS_ONLY_INTERNET_GATEWAY))
+    return Inventory(
+        region=REGION, vpc_id=VPC, subnet_id=SUBNET,
+        route_table=RouteTable("rtb-1", VPC, "explicit", routes),
+        prefix_lists=(PrefixList("pl-0123", "com.amazonaws.eu-west-1.s3", 7,
+                                 ("198.51.100.0/25",)),
+                      PrefixList("pl-other", "pl-other", None, ())),
+        endpoints=(VpcEndpoint("vpce-0123", "Gateway", "com.amazonaws.eu-west-1.s3", "available",
+                               VPC, route_table_ids=("rtb-1",),
+                               policy_document='{"Statement": []}' if with_policy else None),
+                   VpcEndpoint("vpce-0456", "Interface", "com.amazonaws.eu-west-1.s3",
+                               "available", VPC, network_interface_ids=("eni-1",),
+                               dns_names=("*.vpce-0456-abcdefgh.s3.eu-west-1.vpce.amazonaws.com",),
+                               private_dns_enabled=True,
+                               private_dns_only_for_inbound_resolver_endpoint=False,
+                               ip_address_type="dualstack")),
+        interfaces=(NetworkInterface("eni-1", VPC, "subnet-2", "vpc_endpoint",
+                                     "VPC Endpoint Interface vpce-0456",
+                                     ("10.0.2.50", "2001:db8::50"), "vpce-0456"),
+                    NetworkInterface("eni-2", "vpc-other", None, "interface", "", ("10.1.1.1",),
+                                     None)),
+        nat_gateways=(NatGateway("nat-1", "subnet-3", ("10.0.0.5",), ("203.0.113.200",)),),
+        fetched_at=fetched_at, s3_prefix_list_id="pl-0123")
+
+
+def make_cache(tmp_path: Path, clock: Any = lambda: 1000.0, ttl: float = 900.0) -> InventoryCache:
+    """A cache for the synthetic identity under ``tmp_path/state``."""
+    return InventoryCache(tmp_path / "state", REGION, VPC, SUBNET, ttl_seconds=ttl, clock=clock)
+
+
+# ---------------------------------------------------------------------------------------------
+# dict round trip
+
+
+def test_round_trip_of_every_field() -> None:
+    inventory = synthetic_inventory(with_policy=False)
+    restored = inventory_from_dict(json.loads(json.dumps(inventory_to_dict(inventory))))
+    assert restored == inventory
+    assert isinstance(restored.route_table.routes[0].target_kind, RouteTargetKind)
+    assert isinstance(restored.route_table.routes[1].origin, RouteOrigin)
+    assert isinstance(restored.interfaces, tuple) and isinstance(restored.endpoints[1].dns_names,
+                                                                 tuple)
+
+
+def test_round_trip_restores_policies_when_given() -> None:
+    inventory = synthetic_inventory()
+    data = json.loads(json.dumps(inventory_to_dict(inventory)))
+    assert inventory_from_dict(data).endpoint("vpce-0123").policy_document is None
+    assert inventory_from_dict(data, {"vpce-0123": '{"Statement": []}'}) == inventory
+
+
+def test_round_trip_without_route_table() -> None:
+    inventory = Inventory(REGION, VPC, SUBNET, None, (), (), ())
+    assert inventory_from_dict(inventory_to_dict(inventory)) == inventory
+
+
+def test_round_trip_of_a_collected_inventory(world: WorldIds, hub: HubIds, ec2_client: Any) -> None:
+    inventory = collect_inventory(ec2_client, world.region, world.vpc_id, world.app_subnet_id,
+                                  (hub.interface_endpoint_ip,))
+    data = json.loads(json.dumps(inventory_to_dict(inventory)))
+    policies = {e.id: e.policy_document for e in inventory.endpoints if e.policy_document}
+    assert inventory_from_dict(data, policies) == inventory
+
+
+# ---------------------------------------------------------------------------------------------
+# the cache
+
+
+def test_store_then_load(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path, clock=lambda: 1060.0)
+    assert cache.load() is None
+    inventory = synthetic_inventory()
+    assert cache.store(inventory, ["10.1.1.1", "10.9.9.9"]) is True
+    cached = cache.load()
+    assert isinstance(cached, CachedInventory)
+    assert cached.inventory == inventory          # policy documents included
+    assert cached.age_seconds == 60.0 and cached.fresh
+    assert cached.looked_up_addresses == ("10.1.1.1", "10.9.9.9")
+    assert cache.path.name == f"inventory-{REGION}-{VPC}-{SUBNET}.json"
+
+
+def test_ttl_freshness_follows_the_clock(tmp_path: Path) -> None:
+    now = [1000.0]
+    cache = make_cache(tmp_path, clock=lambda: now[0], ttl=900)
+    cache.store(synthetic_inventory(fetched_at=1000.0))
+    now[0] = 1899.0
+    assert cache.load().fresh
+    now[0] = 1900.0
+    cached = cache.load()
+    assert not cached.fresh and cached.age_seconds == 900.0
+    now[0] = 900.0                                  # clock went back: age unknown, not fresh
+    assert not cache.load().fresh
+
+
+def test_file_and_directory_modes(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    os.umask(old := os.umask(0o022))
+    try:
+        cache.store(synthetic_inventory())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(cache.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cache.state_dir.stat().st_mode) == 0o700
+    assert [p.name for p in cache.state_dir.iterdir()] == [cache.path.name]   # no temp left
+
+
+def test_rewrite_replaces_the_file(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path, clock=lambda: 2000.0)
+    cache.store(synthetic_inventory(fetched_at=1000.0))
+    cache.store(synthetic_inventory(fetched_at=1990.0))
+    assert cache.load().inventory.fetched_at == 1990.0
+    assert len(list(cache.state_dir.iterdir())) == 1
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", "[]", '{"format": 99}', '{"format": 1, "inventory": {"region": "eu-west-1"}}',
+    '{"format": 1, "inventory": null}', "",
+])
+def test_corrupt_file_is_ignored(tmp_path: Path, content: str,
+                                 caplog: pytest.LogCaptureFixture) -> None:
+    cache = make_cache(tmp_path)
+    cache.state_dir.mkdir(mode=0o700)
+    cache.path.write_text(content)
+    with caplog.at_level(logging.WARNING, logger="s3_route_agent.collectors.inventory_cache"):
+        assert cache.load() is None
+    assert "corrupt" in caplog.text
+    assert cache.covers(["10.0.2.50"]) is False
+
+
+def test_unreadable_file_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = make_cache(tmp_path)
+    cache.path.mkdir(parents=True)                  # a directory where the file should be
+    with caplog.at_level(logging.WARNING, logger="s3_route_agent.collectors.inventory_cache"):
+        assert cache.load() is None
+    assert "ignoring inventory cache" in caplog.text
+
+
+def test_file_of_another_subnet_is_ignored(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    cache.store(synthetic_inventory())
+    other = InventoryCache(cache.state_dir, REGION, VPC, "subnet-other")
+    os.replace(cache.path, other.path)
+    assert other.load() is None
+
+
+def test_failed_write_is_reported_not_raised(tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state directory should be")
+    cache = make_cache(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="s3_route_agent.collectors.inventory_cache"):
+        assert cache.store(synthetic_inventory()) is False
+    assert "cannot write inventory cache" in caplog.text
+
+
+def test_store_refuses_another_identity(tmp_path: Path) -> None:
+    cache = InventoryCache(tmp_path, REGION, VPC, "subnet-other")
+    with pytest.raises(ValueError):
+        cache.store(synthetic_inventory())
+
+
+def test_covers_looked_up_and_held_addresses(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    cache.store(synthetic_inventory(), ["10.9.9.9"])
+    assert cache.covers(["10.9.9.9"])               # looked up, nothing found
+    assert cache.covers(["10.0.2.50", "10.1.1.1"])  # held by known ENIs
+    assert cache.covers(["2001:db8::77"])           # IPv6 is never looked up
+    assert cache.covers([])
+    assert not cache.covers(["10.9.9.9", "10.8.8.8"])
+
+
+def test_warm_run_needs_no_call(world: WorldIds, hub: HubIds, ec2_client: Any,
+                                tmp_path: Path) -> None:
+    calls: list[str] = []
+    ec2_client.meta.events.register("before-call.ec2.*",
+                                    lambda model, **_: calls.append(model.name))
+    addresses = (hub.interface_endpoint_ip, world.interface_endpoint_ip)
+    now = [5000.0]
+    cache = InventoryCache(tmp_path, world.region, world.vpc_id, world.app_subnet_id,
+                           clock=lambda: now[0])
+    inventory = collect_inventory(ec2_client, world.region, world.vpc_id, world.app_subnet_id,
+                                  addresses, clock=lambda: now[0])
+    cache.store(inventory, addresses)
+    cold = len(calls)
+    now[0] += 60
+    cached = cache.load()
+    assert cached.fresh and cache.covers(addresses) and cached.inventory == inventory
+    assert len(calls) == cold == 7

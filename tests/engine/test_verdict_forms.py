@@ -1,0 +1,149 @@
+"""Table tests of the hostname-form rules (issue 4 §2) through the verdict engine:
+acceleration, Multi-Region Access Points, dual-stack/IPv6, interface-endpoint private DNS modes
+and a bucket in another region. Pure: no network."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from s3_route_agent.engine.model import (DnsAnswer, Expect, Facts, Identity, Inventory, NetworkInterface, PathKind,
+                         PrefixList, ResolvedAddress, Route, RouteTable, RouteTargetKind, S3Range,
+                         Status, Target, VpcEndpoint)
+from s3_route_agent.engine.verdict import verdict_for_target
+
+K = RouteTargetKind
+REGION = "eu-west-1"
+VPC = "vpc-1"
+S3_SERVICE = f"com.amazonaws.{REGION}.s3"
+MRAP_SERVICE = "com.amazonaws.s3-global.accesspoint"
+S3_PL = PrefixList("pl-s3", S3_SERVICE, 1, ("198.51.100.0/25", "2001:db8:e1::/48"))
+GW = VpcEndpoint("vpce-gw", "Gateway", S3_SERVICE, "available", VPC, route_table_ids=("rtb-app",))
+GW_DUAL = replace(GW, ip_address_type="dualstack")
+IFACE = VpcEndpoint("vpce-if", "Interface", S3_SERVICE, "available", VPC,
+                    network_interface_ids=("eni-if",))
+MRAP_EP = VpcEndpoint("vpce-mrap", "Interface", MRAP_SERVICE, "available", VPC,
+                      network_interface_ids=("eni-mrap",), private_dns_enabled=True)
+MRAP_EP_NO_DNS = replace(MRAP_EP, private_dns_enabled=False)
+IFACE_ENI = NetworkInterface("eni-if", VPC, "subnet-e", "vpc_endpoint", "", ("10.0.2.50",),
+                             "vpce-if")
+MRAP_ENI = NetworkInterface("eni-mrap", VPC, "subnet-e", "vpc_endpoint", "", ("10.0.2.70",),
+                            "vpce-mrap")
+ROUTES = (Route("10.0.0.0/16", "local", K.LOCAL), Route("0.0.0.0/0", "nat-1", K.NAT_GATEWAY),
+          Route("::/0", "eigw-1", K.EGRESS_ONLY_INTERNET_GATEWAY),
+          Route("pl-s3", "vpce-gw", K.GATEWAY_ENDPOINT))
+RANGES = (S3Range("198.51.100.0/25", REGION), S3Range("203.0.113.0/25", "us-east-1"),
+          S3Range("2001:db8:e1::/48", REGION))
+MRAP_HOST = "mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com"
+ACCEL_HOST = "my-bucket.s3-accelerate.amazonaws.com"
+CLOUDFRONT_IP = "192.0.2.80"      # not S3, reached through the NAT gateway
+
+
+def facts(endpoints=(GW, IFACE), interfaces=(IFACE_ENI,), bucket_regions=()) -> Facts:
+    inventory = Inventory(REGION, VPC, "subnet-1", RouteTable("rtb-app", VPC, "explicit", ROUTES),
+                          (S3_PL,), tuple(endpoints), tuple(interfaces), fetched_at=1.0,
+                          s3_prefix_list_id="pl-s3")
+    return Facts(identity=Identity(REGION, VPC, "subnet-1"), inventory=inventory,
+                 s3_ranges=RANGES, bucket_regions=tuple(bucket_regions))
+
+
+def answer(host: str, *ips: str) -> DnsAnswer:
+    return DnsAnswer(host, tuple(ResolvedAddress(ip, "ipv6" if ":" in ip else "ipv4", 60)
+                                 for ip in ips))
+
+
+def verdict(host: str, ips: tuple[str, ...], f: Facts, expect: Expect = Expect.PRIVATE,
+            bucket: str | None = None):
+    return verdict_for_target(Target("t", host, expect, bucket), answer(host, *ips), f)
+
+
+def text(v) -> str:
+    return " ".join(v.evidence)
+
+
+# (id, host, addresses, facts, expect, bucket, path, status, words in reason, words in evidence)
+CASES = [
+    ("accelerate via NAT is CRITICAL with the reason", ACCEL_HOST, (CLOUDFRONT_IP,), facts(),
+     Expect.PRIVATE, None, PathKind.PUBLIC, Status.CRITICAL, "Transfer Acceleration",
+     "CloudFront edge"),
+    ("accelerate expected public is fine", ACCEL_HOST, (CLOUDFRONT_IP,), facts(), Expect.PUBLIC,
+     None, PathKind.PUBLIC, Status.OK, "public via nat-1", "always public"),
+    ("accelerate is CRITICAL even when its address routes privately", ACCEL_HOST,
+     ("198.51.100.20",), facts(), Expect.GATEWAY, None, PathKind.GATEWAY, Status.CRITICAL,
+     "public by design", "never take a VPC endpoint"),
+    ("MRAP through its s3-global interface endpoint", MRAP_HOST, ("10.0.2.70",),
+     facts(endpoints=(GW, IFACE, MRAP_EP), interfaces=(IFACE_ENI, MRAP_ENI)), Expect.PRIVATE,
+     None, PathKind.INTERFACE, Status.OK, "interface endpoint vpce-mrap", "SigV4A"),
+    ("MRAP on a regional S3 interface endpoint", MRAP_HOST, ("10.0.2.50",), facts(),
+     Expect.PRIVATE, None, PathKind.INTERFACE, Status.CRITICAL, "non-MRAP interface endpoint vpce-if",
+     "cannot serve a Multi-Region"),
+    ("MRAP public, VPC has no MRAP endpoint", MRAP_HOST, (CLOUDFRONT_IP,), facts(),
+     Expect.PRIVATE, None, PathKind.PUBLIC, Status.CRITICAL, "expected private",
+     "has none; create one"),
+    ("MRAP public, MRAP endpoint without private DNS", MRAP_HOST, (CLOUDFRONT_IP,),
+     facts(endpoints=(GW, MRAP_EP_NO_DNS), interfaces=(MRAP_ENI,)), Expect.PRIVATE, None,
+     PathKind.PUBLIC, Status.CRITICAL, "expected private", "enable private DNS on vpce-mrap"),
+    ("MRAP never through a gateway endpoint", MRAP_HOST, ("198.51.100.30",), facts(),
+     Expect.PRIVATE, None, PathKind.GATEWAY, Status.CRITICAL, "cannot use a gateway endpoint",
+     "gateway endpoints cannot carry it"),
+    ("dual-stack AAAA vs ipv4 gateway endpoint", "b.s3.dualstack.eu-west-1.amazonaws.com",
+     ("198.51.100.12", "2001:db8:e1::12"), facts(), Expect.PRIVATE, None, PathKind.MIXED,
+     Status.WARNING, "mixed", "IpAddressType ipv4: it carries IPv4 only"),
+    ("dual-stack AAAA vs dualstack gateway endpoint", "b.s3.dualstack.eu-west-1.amazonaws.com",
+     ("198.51.100.12", "2001:db8:e1::12"), facts(endpoints=(GW_DUAL, IFACE)), Expect.PRIVATE,
+     None, PathKind.GATEWAY, Status.OK, "gateway endpoint vpce-gw", "carries IPv6 too"),
+    ("dual-stack without AAAA", "b.s3.dualstack.eu-west-1.amazonaws.com", ("198.51.100.12",),
+     facts(), Expect.PRIVATE, None, PathKind.GATEWAY, Status.OK, "vpce-gw", "no AAAA answer"),
+    ("private DNS for all resolvers, answered", "s3.eu-west-1.amazonaws.com", ("10.0.2.50",),
+     facts(endpoints=(GW, replace(IFACE, private_dns_enabled=True))), Expect.PRIVATE, None,
+     PathKind.INTERFACE, Status.OK, "vpce-if", "private DNS for all resolvers: s3.eu-west-1"),
+    ("private DNS for all resolvers, not answered", "s3.eu-west-1.amazonaws.com",
+     ("198.51.100.10",), facts(endpoints=(GW, replace(IFACE, private_dns_enabled=True))),
+     Expect.PRIVATE, None, PathKind.GATEWAY, Status.OK, "vpce-gw", "does not use the VPC's resolver"),
+    ("private DNS only for inbound resolvers", "b.s3.eu-west-1.amazonaws.com", ("198.51.100.11",),
+     facts(endpoints=(GW, replace(IFACE, private_dns_enabled=True,
+                                  private_dns_only_for_inbound_resolver_endpoint=True))),
+     Expect.PRIVATE, None, PathKind.GATEWAY, Status.OK, "vpce-gw",
+     "only for inbound resolver endpoints"),
+    ("private DNS off", "s3.eu-west-1.amazonaws.com", ("198.51.100.10",), facts(),
+     Expect.INTERFACE, None, PathKind.GATEWAY, Status.CRITICAL, "expected interface",
+     "enable private DNS on vpce-if"),
+    ("private DNS never covers the global name", "b.s3.amazonaws.com", ("203.0.113.11",),
+     facts(endpoints=(GW, replace(IFACE, private_dns_enabled=True))), Expect.PRIVATE, None,
+     PathKind.PUBLIC, Status.CRITICAL, "S3 us-east-1", "does not cover global names"),
+    ("private DNS never covers dash-region names", "b.s3-eu-west-1.amazonaws.com",
+     ("198.51.100.11",), facts(endpoints=(GW, replace(IFACE, private_dns_enabled=True))),
+     Expect.PRIVATE, None, PathKind.GATEWAY, Status.OK, "vpce-gw", "does not cover dash-region"),
+    ("bucket in another region bypasses the gateway endpoint", "logs.s3.amazonaws.com",
+     ("203.0.113.11",), facts(bucket_regions=(("logs", "us-east-1"),)), Expect.PRIVATE, "logs",
+     PathKind.PUBLIC, Status.CRITICAL, "expected private", "Bucket logs is in us-east-1"),
+    ("bucket region taken from the hostname when the target names none",
+     "us-west-2-logs.s3.eu-west-1.amazonaws.com", ("198.51.100.11",),
+     facts(bucket_regions=(("us-west-2-logs", "us-west-2"),)), Expect.PRIVATE, None,
+     PathKind.GATEWAY, Status.CRITICAL, "its data moves over S3 of us-west-2",
+     "Bucket us-west-2-logs is in us-west-2"),
+    ("a bucket in another region is fine when public is expected",
+     "us-west-2-logs.s3.eu-west-1.amazonaws.com", ("198.51.100.11",),
+     facts(bucket_regions=(("us-west-2-logs", "us-west-2"),)), Expect.ANY, None,
+     PathKind.GATEWAY, Status.OK, "vpce-gw", "Bucket us-west-2-logs is in us-west-2"),
+    ("bucket in this region says nothing", "logs.s3.eu-west-1.amazonaws.com", ("198.51.100.11",),
+     facts(bucket_regions=(("logs", REGION),)), Expect.PRIVATE, "logs", PathKind.GATEWAY, Status.OK,
+     "vpce-gw", ""),
+]
+
+
+@pytest.mark.parametrize("host,ips,f,expect,bucket,path,status,in_reason,in_evidence",
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_form_rules(host, ips, f, expect, bucket, path, status, in_reason, in_evidence):
+    v = verdict(host, ips, f, expect, bucket)
+    assert v.path is path
+    assert v.status is status
+    assert in_reason in v.reason
+    assert in_evidence in text(v)
+
+
+def test_same_region_bucket_adds_no_bypass_note():
+    v = verdict("logs.s3.eu-west-1.amazonaws.com", ("198.51.100.11",),
+                facts(bucket_regions=(("logs", REGION),)), bucket="logs")
+    assert "GetBucketLocation" not in text(v)
