@@ -61,6 +61,21 @@ def make_client(service: str, region: str, endpoint_url: str | None = None, *,
         config=client_config(connect_timeout, read_timeout, max_attempts))
 
 
+def make_s3_client_for_endpoint(endpoint_url: str, signing_region: str, addressing_style: str,
+                                timeout: float,
+                                session: boto3.session.Session | None = None) -> Any:
+    """An S3 client as a normal boto3 user would build it for one hostname (the test transfer
+    and the oracle reads): that endpoint URL and addressing style, one attempt, ``timeout`` for
+    connect and read. Proxies come from the environment exactly as botocore applies them."""
+    session = session or boto3.session.Session()
+    return session.client(
+        "s3", region_name=signing_region, endpoint_url=endpoint_url,
+        config=Config(s3={"addressing_style": addressing_style},
+                      retries={"mode": "standard", "total_max_attempts": 1},
+                      connect_timeout=timeout, read_timeout=timeout,
+                      user_agent_extra=USER_AGENT_EXTRA))
+
+
 def make_ec2_client(region: str, endpoint_url: str | None = None,
                     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                     read_timeout: float = DEFAULT_READ_TIMEOUT,

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
 from s3_route_agent import __version__
-from s3_route_agent.errors import AgentError
 from s3_route_agent.engine.model import Expect, Status
+from s3_route_agent.errors import AgentError
+
+if TYPE_CHECKING:
+    from s3_route_agent.wiring import Wiring
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["json", "text"], default="text")
     check.add_argument("--refresh", action="store_true",
                        help="ignore the cached EC2 inventory and fetch it again")
+    check.add_argument("--report-file", metavar="PATH",
+                       help="also write the JSON report to PATH (replaced atomically), whatever "
+                            "--format prints")
     check.set_defaults(handler=_cmd_check)
 
     validate = sub.add_parser("validate-config", help="validate a config file and exit")
@@ -111,57 +117,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def _cmd_validate(args: argparse.Namespace, wiring: Wiring) -> int:
     from s3_route_agent.config import load_config
     config = load_config(args.file)
     print(f"{args.file}: valid ({len(config.targets)} target(s), {len(config.buckets)} bucket(s))")
     return int(Status.OK)
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def _cmd_check(args: argparse.Namespace, wiring: Wiring) -> int:
     import time
 
-    from s3_route_agent.runs.check import run_check
     from s3_route_agent.config import load_config
-    from s3_route_agent.collectors.flow_logs import CycleCorroboration
-    from s3_route_agent.redact import redact_obj
-    from s3_route_agent.report.document import render_json
-    from s3_route_agent.report.text import render_text
+    from s3_route_agent.redact import redact
     from s3_route_agent.report.nagios import with_perfdata
-    from s3_route_agent.wiring import build_check_deps
+    from s3_route_agent.report.text import render_text
+    from s3_route_agent.runs.check import run_check, with_flow_logs
+    from s3_route_agent.statefile import replace_file
 
     config = load_config(args.config)
     started = time.time()
-    result = run_check(config, build_check_deps(config), force_refresh=args.refresh)
+    result = run_check(config, wiring.check_deps(config), force_refresh=args.refresh)
     report = result.report
     # Flow logs (opt-in): the same step the daemon runs each cycle, so cron and timer one-shots
     # corroborate earlier runs too (the queue of pending queries lives in state_dir).
-    flowlogs = CycleCorroboration.from_config(config)
-    if flowlogs is not None:
+    flow_logs = wiring.flow_logs(config)
+    if flow_logs is not None:
         ended = time.time()
-        report = flowlogs.step(report, started, ended, ended)
-    report = redact_obj(report)
+        report = with_flow_logs(flow_logs, report, started, ended, ended)
+    if args.report_file:
+        replace_file(args.report_file, report.to_json() + "\n", mode=0o640)
     if args.format == "json":
-        print(render_json(report))
+        print(report.to_json())
     else:
-        print(with_perfdata(render_text(report), report))
+        print(redact(with_perfdata(render_text(report), report)))
     if result.status is not Status.OK:
-        print(f"{PROG}: {report['summary']}", file=sys.stderr)
+        print(f"{PROG}: {redact(report.summary)}", file=sys.stderr)
     return int(result.status)
 
-def _cmd_presign(args: argparse.Namespace) -> int:
+
+def _cmd_presign(args: argparse.Namespace, wiring: Wiring) -> int:
     from s3_route_agent.config import load_config
     from s3_route_agent.runs.presign import render_presign_text, run_presign_audit
     from s3_route_agent.redact import redact_obj
     from s3_route_agent.report.document import render_json
-    from s3_route_agent.wiring import build_check_deps
 
     config = load_config(args.config)
-    audit = run_presign_audit(config, build_check_deps(config), args.bucket, args.key,
+    audit = run_presign_audit(config, wiring.check_deps(config), args.bucket, args.key,
                               region=args.region, endpoint_url=args.endpoint_url,
                               vpce_id=args.vpce_id)
-    # The audit embeds the check report: redacted as check's own stdout is ("urls" already are,
-    # with presign's documented REDACTED).
+    # The audit embeds the check report (its redacted document); "urls" are already redacted,
+    # with presign's documented REDACTED.
     report = {k: v if k == "urls" else redact_obj(v) for k, v in audit.report.items()}
     print(render_json(report) if args.format == "json" else render_presign_text(report))
     if audit.status is not Status.OK:
@@ -169,27 +174,26 @@ def _cmd_presign(args: argparse.Namespace) -> int:
     return int(audit.status)
 
 
-def _cmd_explain(args: argparse.Namespace) -> int:
+def _cmd_explain(args: argparse.Namespace, wiring: Wiring) -> int:
     from s3_route_agent.config import load_config
     from s3_route_agent.runs.explain import explain_host, render_explanation
     from s3_route_agent.redact import redact, redact_obj
     from s3_route_agent.report.document import render_json
-    from s3_route_agent.wiring import build_check_deps
 
     config = load_config(args.config)
-    # The same wiring as check: bucket facts come from build_check_deps's collector.
-    explanation = explain_host(config, build_check_deps(config), args.host,
+    # The same wiring as check: bucket facts come from its collector.
+    explanation = explain_host(config, wiring.check_deps(config), args.host,
                                Expect(args.expect) if args.expect else None, args.bucket)
     # Redacted as check's stdout is (the explanation embeds the check report).
     print(render_json(redact_obj(explanation.to_dict())) if args.format == "json"
           else redact(render_explanation(explanation)))
     if explanation.status is not Status.OK:
-        summary = explanation.check.report.get("summary") or explanation.status.name
+        summary = explanation.check.report.summary or explanation.status.name
         print(f"{PROG}: {redact(summary)}", file=sys.stderr)
     return int(explanation.status)
 
 
-def _cmd_oracle_policy(args: argparse.Namespace) -> int:
+def _cmd_oracle_policy(args: argparse.Namespace, wiring: Wiring) -> int:
     from s3_route_agent.engine.oracle import render_oracle_policy
     try:
         print(render_oracle_policy(args.bucket, args.vpce, args.prefix, args.principal))
@@ -199,25 +203,33 @@ def _cmd_oracle_policy(args: argparse.Namespace) -> int:
     return int(Status.OK)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from s3_route_agent.runs.daemon import run_daemon
-    return run_daemon(args.config, max_cycles=args.max_cycles)
+def _cmd_run(args: argparse.Namespace, wiring: Wiring) -> int:
+    from s3_route_agent.runs.daemon import Daemon
+    return Daemon(args.config, max_cycles=args.max_cycles, deps_factory=wiring.check_deps,
+                  sinks_factory=wiring.report_sinks,
+                  flowlogs_factory=wiring.flow_logs).run()
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
     from s3_route_agent.devenv.localenv.demo import run_demo
     return run_demo(args.format, out=sys.stdout)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``s3-route-agent`` console script and ``python -m s3_route_agent``."""
+def main(argv: Sequence[str] | None = None, wiring: Wiring | None = None) -> int:
+    """Entry point of the ``s3-route-agent`` console script and ``python -m s3_route_agent``.
+
+    ``wiring`` builds the collectors, sinks and flow-log step (default: the standard
+    :class:`~s3_route_agent.wiring.Wiring`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.aws_debug)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    handler: Callable[[argparse.Namespace, Wiring], int] = args.handler
     from s3_route_agent.redact import redact
+    if wiring is None:
+        from s3_route_agent.wiring import Wiring
+        wiring = Wiring()
     try:
-        return handler(args)
+        return handler(args, wiring)
     except AgentError as exc:
         print(redact(f"{PROG}: UNKNOWN: {exc.message}"), file=sys.stderr)
         return int(Status.UNKNOWN)

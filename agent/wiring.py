@@ -1,29 +1,70 @@
-"""Builds the collectors a run uses from the config. Part of the CLI layer: only the CLI (and the
-daemon it starts) calls this; collectors and the engine never build their own clients."""
+"""Builds what a run uses from the config: every AWS client, the collectors, the sinks and the
+flow-log step. Part of the CLI layer: only the CLI (and the daemon it starts) calls this;
+collectors, live evidence, sinks and the engine never build their own clients."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from s3_route_agent.aws import make_client
-from s3_route_agent.collectors.bucket_facts import BucketFacts, BucketFactsCache, collect_bucket_facts
-from s3_route_agent.collectors.inventory_cache import InventoryCache
-from s3_route_agent.runs.check import CheckDeps
+from s3_route_agent.aws import make_client, make_s3_client_for_endpoint
+from s3_route_agent.collectors.bucket_facts import BucketFactsCache, collect_bucket_facts
 from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
+from s3_route_agent.collectors.flow_logs import CycleCorroboration
 from s3_route_agent.collectors.imds import ImdsClient, resolve_identity
+from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.collectors.ip_ranges import load_s3_ranges
 from s3_route_agent.config import AgentConfig
-from s3_route_agent.engine.model import DnsAnswer, Identity, S3Range
+from s3_route_agent.engine.evidence import TransferPlan
+from s3_route_agent.engine.model import BucketFacts, DnsAnswer, Identity, S3Range
+from s3_route_agent.runs.check import CheckDeps
+from s3_route_agent.sinks import FanOut, build_sinks
 
 logger = logging.getLogger(__name__)
 
 
-def build_check_deps(config: AgentConfig) -> CheckDeps:
+class AwsClients:
+    """The AWS clients of one config: one per service and region for the life of the config (a
+    boto3 client is thread-safe and costly to build: it loads the service model, and the daemon
+    asks on every inventory refresh), and a fresh S3 client per transfer step."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        """Clients with ``config.aws``'s endpoint, timeouts and attempts."""
+        self._aws = config.aws
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, service: str, region: str) -> Any:
+        """The ``service`` client for ``region`` (built once)."""
+        with self._lock:
+            if (service, region) not in self._clients:
+                aws = self._aws
+                self._clients[(service, region)] = make_client(
+                    service, region, aws.endpoint_url,
+                    connect_timeout=aws.connect_timeout_seconds,
+                    read_timeout=aws.read_timeout_seconds, max_attempts=aws.max_attempts)
+            return self._clients[(service, region)]
+
+    def s3_for_plan(self, plan: TransferPlan, timeout: float) -> Any:
+        """A new S3 client for one step of the test transfer or the oracle through ``plan``'s
+        hostname (a new connection per step, so each step shows every phase)."""
+        return make_s3_client_for_endpoint(plan.endpoint_url, plan.signing_region,
+                                           plan.addressing_style, timeout)
+
+
+def host_region(config: AgentConfig) -> str | None:
+    """The region from the config, for clients needed before IMDS is asked (sinks)."""
+    return config.aws.region or os.environ.get("AWS_REGION") or os.environ.get(
+        "AWS_DEFAULT_REGION")
+
+
+def build_check_deps(config: AgentConfig, clients: AwsClients | None = None) -> CheckDeps:
     """Collectors for ``run_check`` as the config describes them."""
+    clients = clients or AwsClients(config)
     imds = (ImdsClient(config.imds_endpoint(), timeout_seconds=config.imds.timeout_seconds,
                        attempts=config.imds.attempts,
                        token_ttl_seconds=config.imds.token_ttl_seconds)
@@ -40,24 +81,8 @@ def build_check_deps(config: AgentConfig) -> CheckDeps:
         return resolve_host(resolver, host, clock=time.monotonic,
                             query_ipv6=config.dns.query_ipv6)
 
-    # One client per region and service for the life of this config: a boto3 client is
-    # thread-safe and costly to build (it loads the service model), and the daemon asks for one
-    # on every inventory refresh and bucket-facts lookup.
-    clients: dict[tuple[str, str], Any] = {}
-    clients_lock = threading.Lock()
-
-    def client(service: str, region: str) -> Any:
-        with clients_lock:
-            if (service, region) not in clients:
-                clients[(service, region)] = make_client(
-                    service, region, config.aws.endpoint_url,
-                    connect_timeout=config.aws.connect_timeout_seconds,
-                    read_timeout=config.aws.read_timeout_seconds,
-                    max_attempts=config.aws.max_attempts)
-            return clients[(service, region)]
-
     def ec2_client(region: str) -> Any:
-        return client("ec2", region)
+        return clients.get("ec2", region)
 
     def s3_ranges() -> tuple[S3Range, ...]:
         return load_s3_ranges(config.s3_ranges.file, config.s3_ranges.download,
@@ -72,11 +97,43 @@ def build_check_deps(config: AgentConfig) -> CheckDeps:
     def bucket_facts(bucket: str, region: str) -> BucketFacts:
         # GetBucketLocation answers from any region; botocore follows S3's region redirect for
         # GetBucketPolicy of a bucket elsewhere (botocore S3RegionRedirectorv2).
-        return collect_bucket_facts(client("s3", region), bucket)
+        return collect_bucket_facts(clients.get("s3", region), bucket)
 
     def bucket_cache() -> BucketFactsCache:
         return BucketFactsCache(Path(config.state_dir), ttl_seconds=config.inventory.ttl_seconds)
 
     return CheckDeps(identity=identity, resolve=resolve, ec2_client=ec2_client,
-                     s3_ranges=s3_ranges, cache_for=cache_for, bucket_facts=bucket_facts,
-                     bucket_cache=bucket_cache)
+                     s3_ranges=s3_ranges, s3_client_for=clients.s3_for_plan,
+                     cache_for=cache_for, bucket_facts=bucket_facts, bucket_cache=bucket_cache)
+
+
+def build_report_sinks(config: AgentConfig, clients: AwsClients | None = None) -> FanOut:
+    """The sinks ``config.outputs`` enables; the CloudWatch Logs client comes from here."""
+    clients = clients or AwsClients(config)
+    region = host_region(config) or "us-east-1"
+    return build_sinks(config, logs_client=lambda: clients.get("logs", region))
+
+
+def build_flow_logs(config: AgentConfig,
+                    clients: AwsClients | None = None) -> CycleCorroboration | None:
+    """The per-run flow-log step (``flow_logs.enabled``), or None."""
+    clients = clients or AwsClients(config)
+    return CycleCorroboration.from_config(config, logs_client=lambda region: clients.get(
+        "logs", region))
+
+
+class Wiring:
+    """What the CLI and the daemon build per config, in one object so that an entry point can be
+    given another (tests send transfers to a local server this way, without patching modules)."""
+
+    def check_deps(self, config: AgentConfig) -> CheckDeps:
+        """The collectors of ``run_check``."""
+        return build_check_deps(config)
+
+    def report_sinks(self, config: AgentConfig) -> FanOut:
+        """The report sinks."""
+        return build_report_sinks(config)
+
+    def flow_logs(self, config: AgentConfig) -> CycleCorroboration | None:
+        """The flow-log step, or None."""
+        return build_flow_logs(config)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3_route_agent.engine.model import BucketFacts
 from s3_route_agent.errors import _scrub
 from s3_route_agent.statefile import replace_json
 
@@ -25,38 +25,6 @@ logger = logging.getLogger(__name__)
 
 CACHE_FILE = "bucket-facts.json"
 CACHE_FORMAT = 1
-# S3 answers that are stable facts about the bucket or about this host's permissions, and so may
-# be cached; anything else (throttling, 5xx, network) is asked again on the next run.
-CACHEABLE_ERRORS = frozenset({"AccessDenied", "NoSuchBucket"})
-
-
-@dataclass(frozen=True)
-class BucketFacts:
-    """What S3 said about one bucket."""
-
-    bucket: str
-    region: str | None
-    policy: str | None
-    problems: tuple[str, ...] = ()
-    location_error: str | None = None    # S3 error code of GetBucketLocation, or "network"
-    policy_error: str | None = None      # same for GetBucketPolicy (NoSuchBucketPolicy is none)
-    s3_calls: int = 0                    # S3 API calls made for these facts (0: from the cache)
-
-    @property
-    def policy_readable(self) -> bool:
-        """True when GetBucketPolicy answered (a policy, or NoSuchBucketPolicy)."""
-        return self.policy_error is None
-
-    @property
-    def cacheable(self) -> bool:
-        """True when every answer is a stable fact (see CACHEABLE_ERRORS)."""
-        return all(code in (None, *CACHEABLE_ERRORS)
-                   for code in (self.location_error, self.policy_error))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the policy text is left out: it can be long)."""
-        return {"bucket": self.bucket, "region": self.region,
-                "has_policy": self.policy is not None, "problems": list(self.problems)}
 
 
 def region_from_location(constraint: str | None) -> str:

@@ -22,12 +22,17 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3_route_agent.engine.evidence import Corroboration, FlowRecord
+from s3_route_agent.engine.model import Identity
 from s3_route_agent.errors import _scrub
 from s3_route_agent.statefile import replace_file
+
+if TYPE_CHECKING:
+    from s3_route_agent.config import AgentConfig
 
 logger = logging.getLogger(__name__)
 
@@ -81,26 +86,6 @@ class PendingQuery:
     def from_dict(cls, data: Mapping[str, Any]) -> "PendingQuery":
         """Rebuild from the state file."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
-class Corroboration:
-    """What the flow logs said about one earlier run."""
-
-    corroborates_run: str
-    status: str                      # "found", "no_records", "expired", "failed"
-    traffic_paths: tuple[str, ...] = ()
-    path: str | None = None          # "gateway", "public", "interface_or_nat", "mixed" or None
-    flows: tuple[dict[str, str], ...] = ()
-    evidence: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        out = asdict(self)
-        out["traffic_paths"] = list(self.traffic_paths)
-        out["flows"] = list(self.flows)
-        out["evidence"] = list(self.evidence)
-        return out
 
 
 def log_fields(log_format: str) -> list[str]:
@@ -161,7 +146,7 @@ def _row(result: Iterable[Mapping[str, str]]) -> dict[str, str]:
 
 
 def _flows(rows: Iterable[Mapping[str, str]], pending: PendingQuery,
-           names: list[str]) -> list[dict[str, str]]:
+           names: list[str]) -> list[FlowRecord]:
     """Flows of the pending query's ENI to its addresses on 443, from parsed fields or @message.
 
     The filter is applied again here: an endpoint that does not run the query's parse/filter
@@ -179,8 +164,7 @@ def _flows(rows: Iterable[Mapping[str, str]], pending: PendingQuery,
             continue
         if pending.addresses and record.get("dstaddr") not in pending.addresses:
             continue
-        flows.append({k: record.get(k, "") for k in ("srcaddr", "dstaddr", "dstport", "action",
-                                                       "traffic_path", "pkt_dst_aws_service")})
+        flows.append(FlowRecord(**{k: record.get(k, "") for k in FlowRecord.__dataclass_fields__}))
     return flows
 
 
@@ -210,11 +194,11 @@ def collect(logs: Any, settings: FlowLogSettings, pending: PendingQuery, now: fl
         return Corroboration(pending.run_id, "no_records", evidence=(
             f"no flow-log records of {pending.interface_id} to "
             f"{', '.join(pending.addresses)}:443 in the window",))
-    codes = tuple(sorted({f["traffic_path"] for f in flows if f["traffic_path"] not in ("", "-")}))
+    codes = tuple(sorted({f.traffic_path for f in flows if f.traffic_path not in ("", "-")}))
     paths = {TRAFFIC_PATH_TO_PATH.get(c) for c in codes}
     path = paths.pop() if len(paths) == 1 else ("mixed" if paths else None)
-    evidence = tuple(f"flow {f['srcaddr']} -> {f['dstaddr']}:443 {f['action']}: traffic-path "
-                     f"{f['traffic_path']} ({TRAFFIC_PATHS.get(f['traffic_path'], 'unknown')})"
+    evidence = tuple(f"flow {f.srcaddr} -> {f.dstaddr}:443 {f.action}: traffic-path "
+                     f"{f.traffic_path} ({TRAFFIC_PATHS.get(f.traffic_path, 'unknown')})"
                      for f in flows)
     return Corroboration(pending.run_id, "found", codes, path, tuple(flows), evidence)
 
@@ -273,14 +257,6 @@ def corroborate(logs: Any, settings: FlowLogSettings, store: PendingStore, now: 
     return done
 
 
-def attach(report: dict[str, Any], corroborations: Iterable[Corroboration]) -> dict[str, Any]:
-    """Add the answers to a (later) report under ``flow_logs``, each naming its run."""
-    items = [c.to_dict() for c in corroborations]
-    if items:
-        report.setdefault("flow_logs", []).extend(items)
-    return report
-
-
 # ---- the daemon's per-cycle step ---------------------------------------------------------------
 
 # Queries one host keeps waiting at most. At the default interval (300 s) and max_wait_seconds
@@ -290,42 +266,27 @@ def attach(report: dict[str, Any], corroborations: Iterable[Corroboration]) -> d
 MAX_PENDING_QUERIES = 8
 
 
-def transfer_window(report: Mapping[str, Any]) -> tuple[str, list[str]] | None:
-    """(ENI id, peer addresses) of the report's test transfers; None when there is nothing to ask.
-
-    The peer address is the one the transfer's socket really connected to (s3_route_agent.live.transfer), so
-    the flows to look for are this ENI's to exactly those addresses.
-    """
-    identity = report.get("identity") or {}
-    eni = identity.get("interface_id")
-    addresses = sorted({t["transfer"]["peer_address"] for t in report.get("targets") or ()
-                        if isinstance(t.get("transfer"), Mapping)
-                        and t["transfer"].get("peer_address")})
-    if not eni or not addresses:
-        return None
-    return str(eni), addresses
-
-
 class CycleCorroboration:
-    """What the daemon runs once per cycle (config ``flow_logs.enabled``); never waits.
+    """What each run does once (config ``flow_logs.enabled``): the daemon per cycle, ``check``
+    per one-shot. Never waits.
 
-    Each call collects the finished queries of earlier runs and attaches them to this cycle's
-    report (each naming the run it corroborates), then starts the query for this run's transfer
-    window. Per call: at most :data:`MAX_PENDING_QUERIES` GetQueryResults and one StartQuery,
+    Each call collects the finished queries of earlier runs (each naming the run it
+    corroborates; the run attaches them to its report), then starts the query for this run's
+    transfer window. Per call: at most :data:`MAX_PENDING_QUERIES` GetQueryResults and one StartQuery,
     each bounded by the client's timeouts and attempts; the caller adds its own step timeout.
     """
 
     def __init__(self, settings: FlowLogSettings, store: PendingStore,
-                 logs_factory: Any, max_pending: int = MAX_PENDING_QUERIES) -> None:
-        """``logs_factory(region)`` builds the CloudWatch Logs client (cached per region)."""
+                 logs_client: Callable[[str], Any], max_pending: int = MAX_PENDING_QUERIES) -> None:
+        """``logs_client(region)`` gives the CloudWatch Logs client of that region."""
         self.settings = settings
         self.store = store
-        self._logs_factory = logs_factory
-        self._clients: dict[str, Any] = {}
+        self._logs_client = logs_client
         self.max_pending = max_pending
 
     @classmethod
-    def from_config(cls, config: Any, logs_factory: Any = None) -> "CycleCorroboration | None":
+    def from_config(cls, config: AgentConfig,
+                    logs_client: Callable[[str], Any]) -> "CycleCorroboration | None":
         """From an AgentConfig; None when flow_logs is off or names no log group (logged)."""
         section = config.flow_logs
         if not section.enabled:
@@ -338,38 +299,28 @@ class CycleCorroboration:
                                    log_format=section.log_format or DEFAULT_LOG_FORMAT,
                                    margin_seconds=section.margin_seconds, limit=section.limit,
                                    max_wait_seconds=section.max_wait_seconds)
-        if logs_factory is None:
-            from s3_route_agent.aws import make_client
+        return cls(settings, PendingStore(config.state_dir), logs_client)
 
-            def logs_factory(region: str) -> Any:
-                return make_client("logs", region, config.aws.endpoint_url,
-                                   connect_timeout=config.aws.connect_timeout_seconds,
-                                   read_timeout=config.aws.read_timeout_seconds,
-                                   max_attempts=config.aws.max_attempts)
-        return cls(settings, PendingStore(config.state_dir), logs_factory)
-
-    def _logs(self, region: str) -> Any:
-        if region not in self._clients:
-            self._clients[region] = self._logs_factory(region)
-        return self._clients[region]
-
-    def step(self, report: dict[str, Any], window_start: float, window_end: float,
-             now: float) -> dict[str, Any]:
-        """Collect, attach to ``report`` (returned), and start this run's query. Never raises for
-        a CloudWatch or state-file failure: that becomes a log line and, next run, a retry."""
-        region = ((report.get("identity") or {}).get("region"))
+    def step(self, run_id: str, identity: Identity | None, peers: Iterable[str],
+             window_start: float, window_end: float, now: float) -> tuple[Corroboration, ...]:
+        """Collect the answers about earlier runs, and start the query for this run's transfer
+        window (this host's ENI to ``peers``, the addresses the transfer's sockets really
+        reached). Never raises for a CloudWatch or state-file failure: that becomes a log line
+        and, next run, a retry."""
+        region = identity.region if identity else None
         if not region:
-            return report      # no identity, no ENI: nothing to ask and no region to ask in
-        wanted = transfer_window(report)
-        new_run = ((str(report.get("run_id")), wanted[0], wanted[1], window_start, window_end)
-                   if wanted else None)
+            return ()     # no identity, no ENI: nothing to ask and no region to ask in
+        eni = identity.interface_id if identity else None
+        addresses = sorted(set(peers))
+        new_run = ((run_id, eni, addresses, window_start, window_end)
+                   if eni and addresses else None)
         try:
-            done = corroborate(self._logs(region), self.settings, self.store, now, new_run,
-                               max_pending=self.max_pending)
+            done = corroborate(self._logs_client(region), self.settings, self.store, now,
+                               new_run, max_pending=self.max_pending)
         except (OSError, ClientError, BotoCoreError, ValueError) as exc:
             logger.warning("flow logs: corroboration step failed: %s", _scrub(str(exc)))
-            return report
+            return ()
         for item in done:
             logger.info("flow logs: run %s corroborated: %s (path %s)", item.corroborates_run,
                         item.status, item.path)
-        return attach(report, done)
+        return tuple(done)

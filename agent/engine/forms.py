@@ -31,8 +31,8 @@ import logging
 from dataclasses import dataclass
 
 from s3_route_agent.engine.hostnames import S3HostForm, parse_s3_host
-from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Expect, Facts, PathKind, Status, Target,
-                         VpcEndpoint)
+from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Facts, PathKind, Status, Target,
+                                         VpcEndpoint)
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ MRAP_SERVICE = "com.amazonaws.s3-global.accesspoint"
 # Forms whose names interface-endpoint private DNS answers (see the module docstring).
 PRIVATE_DNS_FORMS = ("regional", "access_point", "control")
 NOT_PRIVATE_DNS_FORMS = ("global", "dash_region", "fips", "website")
-_PRIVATE_EXPECTATIONS = (Expect.PRIVATE, Expect.GATEWAY, Expect.INTERFACE)
 
 
 @dataclass(frozen=True)
@@ -52,38 +51,27 @@ class FormRuling:
     reason: str | None = None        # the one-line reason that goes with that status
 
 
-def _s3_interface_endpoints(facts: Facts, service: str) -> list[VpcEndpoint]:
+def _mrap_endpoints(facts: Facts) -> list[VpcEndpoint]:
     inventory = facts.inventory
     if inventory is None:
         return []
-    return [e for e in inventory.endpoints if e.type.lower() == "interface"
-            and e.service_name == service]
+    return [e for e in inventory.endpoints if e.kind == "interface"
+            and e.service_name == MRAP_SERVICE]
 
 
-def _gateway_endpoints(facts: Facts, region: str) -> list[VpcEndpoint]:
-    inventory = facts.inventory
-    if inventory is None:
-        return []
-    return [e for e in inventory.endpoints if e.type.lower() == "gateway"
-            and e.service_name == f"com.amazonaws.{region}.s3"]
-
-
-def bucket_region(facts: Facts, bucket: str | None) -> str | None:
-    """The region GetBucketLocation gave for ``bucket``, when it was asked."""
-    if not bucket:
-        return None
-    return dict(facts.bucket_regions).get(bucket)
+def _s3_endpoints(facts: Facts, region: str, kind: str) -> tuple[VpcEndpoint, ...]:
+    return facts.inventory.s3_endpoints(region, kind) if facts.inventory else ()
 
 
 def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[AddressVerdict, ...],
                 path: PathKind, facts: Facts) -> FormRuling:
     """Evidence (and, for acceleration and MRAP, the status) that the hostname's form adds."""
     form = parse_s3_host(target.host)
-    region = facts.identity.region if facts.identity else None
+    region = facts.region
     notes: list[str] = []
     status: Status | None = None
     reason: str | None = None
-    wants_private = target.expect in _PRIVATE_EXPECTATIONS
+    wants_private = target.expect.wants_private
 
     if form.form == "accelerate" and wants_private:
         status = Status.CRITICAL
@@ -104,7 +92,7 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
     if region:
         notes.extend(_private_dns(target, form, path, verdicts, facts, region))
 
-    other = bucket_region(facts, target.bucket or form.bucket)
+    other = facts.bucket_region(target.bucket or form.bucket)
     if other and region and other != region and form.form != "mrap":
         notes.append(f"Bucket {target.bucket or form.bucket} is in {other} (GetBucketLocation), "
                      f"not this VPC's {region}: this VPC's gateway endpoint does not carry S3 "
@@ -125,7 +113,7 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
 def _mrap(target: Target, verdicts: tuple[AddressVerdict, ...], path: PathKind, facts: Facts,
           ) -> tuple[Status | None, str | None, list[str]]:
     """MRAP: private only through a com.amazonaws.s3-global.accesspoint interface endpoint."""
-    endpoints = _s3_interface_endpoints(facts, MRAP_SERVICE)
+    endpoints = _mrap_endpoints(facts)
     inventory = facts.inventory
     notes: list[str] = []
     if path is PathKind.INTERFACE:
@@ -167,7 +155,7 @@ def _dualstack(target: Target, answer: DnsAnswer | None, facts: Facts, region: s
     ipv6 = [a.ip for a in answer.addresses if a.family == "ipv6"]
     if not ipv6:
         return [f"{target.host} is a dual-stack name but returned no AAAA answer here: IPv4 only."]
-    gateways = _gateway_endpoints(facts, region)
+    gateways = _s3_endpoints(facts, region, "gateway")
     if not gateways:
         return [f"{target.host} is a dual-stack name with AAAA answer(s) {', '.join(ipv6)}: IPv6 "
                 "traffic follows the IPv6 routes."]
@@ -186,8 +174,7 @@ def _dualstack(target: Target, answer: DnsAnswer | None, facts: Facts, region: s
 def _private_dns(target: Target, form: S3HostForm, path: PathKind,
                  verdicts: tuple[AddressVerdict, ...], facts: Facts, region: str) -> list[str]:
     """How the S3 interface endpoints' private DNS mode bears on this name."""
-    endpoints = [e for e in _s3_interface_endpoints(facts, f"com.amazonaws.{region}.s3")
-                 if e.is_available]
+    endpoints = [e for e in _s3_endpoints(facts, region, "interface") if e.is_available]
     if not endpoints or form.form == "vpce":
         return []
     notes: list[str] = []

@@ -8,8 +8,13 @@ turns those into JSON. Every class converts itself to a JSON-ready dict with ``t
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the live-evidence sections a verdict carries (engine/evidence.py)
+    from s3_route_agent.engine.evidence import (OracleSection, ProbeEvidence, ProxyEvidence,
+                                                TransferResult)
+    from s3_route_agent.engine.reconcile import Reconciliation
 
 
 class PathKind(str, enum.Enum):
@@ -26,6 +31,13 @@ class PathKind(str, enum.Enum):
     MIXED = "mixed"
 
 
+# The paths that keep S3 traffic inside AWS's network through a VPC endpoint.
+PRIVATE_PATHS = frozenset({PathKind.GATEWAY, PathKind.INTERFACE})
+# The paths on which traffic reaches S3 at all (what ``expect: any`` accepts).
+REACHING_PATHS = frozenset({PathKind.GATEWAY, PathKind.INTERFACE, PathKind.PUBLIC,
+                            PathKind.TRANSIT, PathKind.PROXY})
+
+
 class Expect(str, enum.Enum):
     """What the operator expects a target's path to be."""
 
@@ -38,10 +50,15 @@ class Expect(str, enum.Enum):
     def allows(self, path: PathKind) -> bool:
         """True when traffic on ``path`` meets this expectation."""
         if self is Expect.ANY:
-            return path in (PathKind.GATEWAY, PathKind.INTERFACE, PathKind.PUBLIC, PathKind.TRANSIT, PathKind.PROXY)
+            return path in REACHING_PATHS
         if self is Expect.PRIVATE:
-            return path in (PathKind.GATEWAY, PathKind.INTERFACE)
+            return path in PRIVATE_PATHS
         return path.value == self.value
+
+    @property
+    def wants_private(self) -> bool:
+        """True when only an endpoint path meets this expectation."""
+        return self in (Expect.PRIVATE, Expect.GATEWAY, Expect.INTERFACE)
 
 
 class Status(enum.IntEnum):
@@ -163,6 +180,21 @@ class VpcEndpoint:
         """True when the endpoint carries traffic (state available)."""
         return self.state.lower() == "available"
 
+    @property
+    def kind(self) -> str:
+        """``gateway``, ``interface`` or ``gatewayloadbalancer`` (the type, lower case)."""
+        return self.type.lower()
+
+    def serves_s3_of(self, region: str | None = None) -> bool:
+        """True when this is an S3 endpoint (``com.amazonaws.REGION.s3``), of ``region`` if given.
+
+        Service names: VPC PrivateLink guide, "AWS services that integrate with AWS
+        PrivateLink" (S3: com.amazonaws.region.s3).
+        """
+        parts = self.service_name.split(".")
+        return (len(parts) == 4 and parts[:2] == ["com", "amazonaws"] and parts[3] == "s3"
+                and (region is None or parts[2] == region))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the policy document is left out: it can be long)."""
         return {"id": self.id, "type": self.type, "service_name": self.service_name,
@@ -256,6 +288,13 @@ class Inventory:
     def endpoint(self, endpoint_id: str) -> VpcEndpoint | None:
         """The endpoint with this id, if it is in this VPC."""
         return next((e for e in self.endpoints if e.id == endpoint_id), None)
+
+    def s3_endpoints(self, region: str | None = None,
+                     kind: str | None = None) -> tuple[VpcEndpoint, ...]:
+        """The VPC's S3 endpoints: of ``region`` (None: any region) and ``kind`` ("gateway",
+        "interface"; None: both)."""
+        return tuple(e for e in self.endpoints if e.serves_s3_of(region)
+                     and (kind is None or e.kind == kind))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -384,10 +423,20 @@ class TargetVerdict:
     dns: DnsAnswer | None = None
     evidence: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # Live evidence (live/apply.py); None when that evidence was not gathered.
+    proxy: ProxyEvidence | None = None
+    transfer: TransferResult | None = None
+    oracle: OracleSection | None = None
+    probe: ProbeEvidence | None = None
+    reconciliation: Reconciliation | None = None
+
+    @property
+    def transfer_seconds(self) -> float | None:
+        """How long the target's test transfer took; None when none ran (off, or skipped)."""
+        return self.transfer.duration_seconds if self.transfer is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form; each live-evidence section only when it was gathered."""
         out: dict[str, Any] = {
             "name": self.target.name, "host": self.target.host,
             "expect": self.target.expect.value, "bucket": self.target.bucket,
@@ -395,7 +444,12 @@ class TargetVerdict:
             "addresses": [a.to_dict() for a in self.addresses],
             "dns": self.dns.to_dict() if self.dns else None,
             "evidence": list(self.evidence), "errors": list(self.errors)}
-        out.update(self.extra)
+        # "reconcile" is the report's (schema's) name for the reconciliation section.
+        for key, section in (("proxy", self.proxy), ("transfer", self.transfer),
+                             ("oracle", self.oracle), ("probe", self.probe),
+                             ("reconcile", self.reconciliation)):
+            if section is not None:
+                out[key] = section.to_dict()
         return out
 
 
@@ -411,3 +465,48 @@ class Facts:
     stale_warning: bool = True       # stale for longer than twice the TTL: WARNING
     # (bucket, region) from GetBucketLocation, for buckets whose region was asked (issue 4 §2)
     bucket_regions: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def region(self) -> str | None:
+        """This host's region: the identity's, else the inventory's."""
+        if self.identity is not None:
+            return self.identity.region
+        return self.inventory.region if self.inventory is not None else None
+
+    def bucket_region(self, bucket: str | None) -> str | None:
+        """The region GetBucketLocation gave for ``bucket``, when it was asked."""
+        return dict(self.bucket_regions).get(bucket) if bucket else None
+
+
+# S3 answers that are stable facts about a bucket or about this host's permissions, and so may
+# be cached; anything else (throttling, 5xx, network) is asked again on the next run.
+CACHEABLE_BUCKET_ERRORS = frozenset({"AccessDenied", "NoSuchBucket"})
+
+
+@dataclass(frozen=True)
+class BucketFacts:
+    """What S3 said about one bucket (GetBucketLocation, GetBucketPolicy)."""
+
+    bucket: str
+    region: str | None
+    policy: str | None
+    problems: tuple[str, ...] = ()
+    location_error: str | None = None    # S3 error code of GetBucketLocation, or "network"
+    policy_error: str | None = None      # same for GetBucketPolicy (NoSuchBucketPolicy is none)
+    s3_calls: int = 0                    # S3 API calls made for these facts (0: from the cache)
+
+    @property
+    def policy_readable(self) -> bool:
+        """True when GetBucketPolicy answered (a policy, or NoSuchBucketPolicy)."""
+        return self.policy_error is None
+
+    @property
+    def cacheable(self) -> bool:
+        """True when every answer is a stable fact (see CACHEABLE_BUCKET_ERRORS)."""
+        return all(code in (None, *CACHEABLE_BUCKET_ERRORS)
+                   for code in (self.location_error, self.policy_error))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the policy text is left out: it can be long)."""
+        return {"bucket": self.bucket, "region": self.region,
+                "has_policy": self.policy is not None, "problems": list(self.problems)}

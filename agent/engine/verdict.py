@@ -179,7 +179,7 @@ def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex) -> AddressVerd
     family = address_family(ip)
     s3_region = ranges.region_for(ip)
     inventory = facts.inventory
-    region = facts.identity.region if facts.identity else (inventory.region if inventory else None)
+    region = facts.region
     evidence: list[str] = []
     if s3_region:
         evidence.append(f"{ip} is in S3's address ranges for {s3_region}.")
@@ -284,8 +284,7 @@ def _public_explanation(ip: str, s3_region: str | None, region: str | None,
                         inventory: Inventory, table_id: str) -> list[str]:
     """Why an S3 address took the public path: the most common silent bypasses."""
     notes: list[str] = []
-    gateways = [e for e in inventory.endpoints if e.type.lower() == "gateway"
-                and e.service_name == f"com.amazonaws.{inventory.region}.s3"]
+    gateways = inventory.s3_endpoints(inventory.region, "gateway")
     if s3_region and region and s3_region not in (region, "GLOBAL"):
         # A gateway endpoint covers only its own region's S3 (VPC user guide, "Gateway endpoints
         # for Amazon S3": "cannot be used to access S3 in other Regions").
@@ -332,7 +331,7 @@ def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
                        ranges: S3RangeIndex | None = None) -> TargetVerdict:
     """The path, status and reasons for one target from its DNS answer and the facts."""
     ranges = ranges or S3RangeIndex(facts.s3_ranges)
-    region = facts.identity.region if facts.identity else None
+    region = facts.region
     notes = _host_notes(target, region)
     if answer is None or answer.failure is not None or not answer.addresses:
         why = (answer.failure.message if answer and answer.failure

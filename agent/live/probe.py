@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any, Iterable
 
+from s3_route_agent.engine.evidence import Hop, SnifferResult, SynSeen, Traceroute
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,7 +52,7 @@ def classify_hop(address: str | None, destination: str, nat_addresses: Iterable[
 
 
 def syn_traceroute(destination: str, port: int, max_hops: int, timeout: float,
-                   nat_addresses: Iterable[str] = ()) -> dict[str, Any]:
+                   nat_addresses: Iterable[str] = ()) -> Traceroute:
     """TCP SYN traceroute to destination:port, at most ``max_hops`` hops and ``timeout`` s each.
 
     A hop answers with ICMP time exceeded; the destination with SYN-ACK (open) or RST (closed);
@@ -58,12 +60,12 @@ def syn_traceroute(destination: str, port: int, max_hops: int, timeout: float,
     """
     ok, why = raw_capability()
     if not ok:
-        return {"skipped": True, "reason": why, "destination": destination, "port": port}
+        return Traceroute.skip(why, destination, port)
     from scapy.layers.inet import ICMP, IP, TCP  # noqa: PLC0415 - optional, only when enabled
     from scapy.sendrecv import sr1
 
     nats = tuple(nat_addresses)
-    hops: list[dict[str, Any]] = []
+    hops: list[Hop] = []
     deadline = time.monotonic() + max_hops * timeout + 1.0
     reached = False
     for ttl in range(1, max_hops + 1):
@@ -74,25 +76,22 @@ def syn_traceroute(destination: str, port: int, max_hops: int, timeout: float,
         answer = sr1(IP(dst=destination, ttl=ttl) / TCP(sport=sport, dport=port, flags="S"),
                      timeout=timeout, verbose=0)
         rtt = round((time.perf_counter() - started) * 1000, 1)
-        hop: dict[str, Any] = {"ttl": ttl, "address": None, "reached": False, "rtt_ms": None}
-        if answer is not None:
-            hop["address"], hop["rtt_ms"] = answer.src, rtt
-            if answer.haslayer(TCP) and answer.src == destination:
-                hop["reached"] = True
-                hop["tcp_flags"] = str(answer[TCP].flags)
-            elif answer.haslayer(ICMP) and int(answer[ICMP].type) == 3:
-                hop["unreachable"] = True
-        hop["kind"] = classify_hop(hop["address"], destination, nats)
-        hops.append(hop)
-        if hop["reached"] or hop.get("unreachable"):
-            reached = hop["reached"]
+        address = answer.src if answer is not None else None
+        hop_reached = bool(answer is not None and answer.haslayer(TCP)
+                           and answer.src == destination)
+        unreachable = bool(answer is not None and not hop_reached and answer.haslayer(ICMP)
+                           and int(answer[ICMP].type) == 3)
+        hops.append(Hop(ttl=ttl, address=address, reached=hop_reached,
+                        rtt_ms=rtt if answer is not None else None,
+                        kind=classify_hop(address, destination, nats),
+                        tcp_flags=str(answer[TCP].flags) if hop_reached else None,
+                        unreachable=unreachable))
+        if hop_reached or unreachable:
+            reached = hop_reached
             break
-    first = next((h["address"] for h in hops if h["address"]), None)
-    return {"skipped": False, "destination": destination, "port": port, "max_hops": max_hops,
-            "hops": hops, "reached": reached, "first_hop": first,
-            "first_hop_is_nat": first in nats if first else False,
-            "intermediate_hops": [h["address"] for h in hops
-                                  if h["address"] and not h["reached"]]}
+    first = next((h.address for h in hops if h.address), None)
+    return Traceroute(destination=destination, port=port, max_hops=max_hops, hops=tuple(hops),
+                      reached=reached, first_hop_is_nat=first in nats if first else False)
 
 
 def _up_interfaces() -> list[str]:
@@ -144,21 +143,16 @@ class SynSniffer:
         ready.wait(3.0)
         return self
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> SnifferResult:
         """Stop and summarise what was seen."""
         if self.skipped or self._sniffer is None:
-            return {"skipped": True, "reason": self.skipped or "not started"}
+            return SnifferResult.skip(self.skipped or "not started")
         time.sleep(0.1)   # let the last packets reach the socket
         packets = self._sniffer.stop() or []
         from scapy.layers.inet import IP, TCP  # noqa: PLC0415
 
-        syns = []
-        for packet in packets:
-            if packet.haslayer(IP):
-                syns.append({"dst": packet[IP].dst, "dport": int(packet[TCP].dport),
-                             "iface": _iface_name(getattr(packet, "sniffed_on", None))})
-        unique = [dict(t) for t in {tuple(sorted(s.items())) for s in syns}]
-        unique.sort(key=lambda s: (s["dst"], s["dport"], str(s["iface"])))
-        return {"skipped": False, "syns": unique,
-                "syn_destinations": sorted({s["dst"] for s in syns}),
-                "interfaces": sorted({str(s["iface"]) for s in syns if s["iface"]})}
+        seen = {SynSeen(packet[IP].dst, int(packet[TCP].dport),
+                        _iface_name(getattr(packet, "sniffed_on", None)))
+                for packet in packets if packet.haslayer(IP)}
+        return SnifferResult(syns=tuple(sorted(seen, key=lambda s: (s.dst, s.dport,
+                                                                     str(s.iface)))))

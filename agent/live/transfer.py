@@ -11,10 +11,14 @@ The canary is deleted on every path out: errors, SIGINT and SIGTERM included (th
 swapped for the transfer's duration so that ``finally`` runs). Canaries older than one hour under
 the prefix (left by a killed run) are removed first. An AccessDenied is a policy denial (S3
 answered, so the network path worked), not a network failure.
+
+The S3 client of each step comes from the caller (``client_for(plan, timeout)``, built by
+:mod:`s3_route_agent.wiring` like every other client); this module only instruments it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import logging
@@ -24,17 +28,15 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3_route_agent.aws import USER_AGENT_EXTRA
-from s3_route_agent.live.canary import IN_FLIGHT, InFlightCanary
+from s3_route_agent.engine.evidence import TransferPlan, TransferResult, TransferStep
 from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, parse_s3_host
 from s3_route_agent.engine.model import Target
+from s3_route_agent.live.canary import IN_FLIGHT, InFlightCanary
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +48,6 @@ POLICY_DENIAL_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAc
 # Forms a canary can go through; the rest (MRAP needs SigV4A, access points need an access point
 # ARN, acceleration must be enabled per bucket, control/website/express are other APIs) are skipped.
 TRANSFER_FORMS = ("regional", "global", "dash_region", "dualstack", "fips", "vpce")
-
-
-@dataclass(frozen=True)
-class TransferPlan:
-    """How a normal boto3 client reaches the bucket through this hostname."""
-
-    host: str
-    bucket: str
-    endpoint_url: str
-    addressing_style: str            # "virtual" or "path"
-    signing_region: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"host": self.host, "bucket": self.bucket, "endpoint_url": self.endpoint_url,
-                "addressing_style": self.addressing_style, "signing_region": self.signing_region}
 
 
 def plan_transfer(target: Target, region: str, canary_bucket: str | None
@@ -93,87 +79,27 @@ def plan_transfer(target: Target, region: str, canary_bucket: str | None
     return TransferPlan(target.host, bucket, f"https://{target.host}", "path", signing), None
 
 
-@dataclass
-class StepResult:
-    """One request of the transfer and what its connection looked like."""
-
-    step: str                        # "cleanup", "put", "get", "delete"
-    ok: bool = False
-    http_status: int | None = None
-    request_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    dns_ms: float | None = None
-    connect_ms: float | None = None
-    tls_ms: float | None = None
-    first_byte_ms: float | None = None
-    total_ms: float | None = None
-    bytes: int = 0
-    throughput_mbps: float | None = None
-    peer_address: str | None = None
-    peer_port: int | None = None
-    local_address: str | None = None
-    resolved: list[str] = field(default_factory=list)
-    served_by: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (milliseconds rounded to 0.1)."""
-        out = dict(self.__dict__)
-        for key in ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "total_ms",
-                    "throughput_mbps"):
-            if out[key] is not None:
-                out[key] = round(out[key], 2 if key == "throughput_mbps" else 1)
-        return out
-
-
-@dataclass
-class TransferResult:
-    """The whole transfer for one target."""
-
-    host: str
-    outcome: str                     # ok, policy_denied, network_error, s3_error,
-                                     # checksum_mismatch, interrupted, skipped
-    message: str
-    plan: TransferPlan | None = None
-    key: str | None = None
-    size_bytes: int = 0
-    steps: list[StepResult] = field(default_factory=list)
-    checksum_match: bool | None = None
-    canary_deleted: bool | None = None
-    stale_canaries_removed: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when PUT, GET (checksum equal) and DELETE all worked."""
-        return self.outcome == "ok"
-
-    @property
-    def peer_address(self) -> str | None:
-        """The address the transfer's connections really went to (first step that connected)."""
-        return next((s.peer_address for s in self.steps if s.peer_address), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the report's per-target ``transfer`` section)."""
-        return {"host": self.host, "outcome": self.outcome, "ok": self.ok,
-                "message": self.message, "plan": self.plan.to_dict() if self.plan else None,
-                "key": self.key, "size_bytes": self.size_bytes,
-                "peer_address": self.peer_address, "checksum_match": self.checksum_match,
-                "canary_deleted": self.canary_deleted,
-                "stale_canaries_removed": self.stale_canaries_removed,
-                "steps": [s.to_dict() for s in self.steps]}
+# A client for one step: (plan, timeout) -> boto3 S3 client aimed at the plan's endpoint.
+ClientFor = Callable[[TransferPlan, float], Any]
 
 
 # ---- connection instrumentation ---------------------------------------------------------------
 
-class _Recorder:
+class ConnectionRecorder:
     """Collects what the instrumented connection saw during the current step."""
 
     def __init__(self) -> None:
-        self.step: StepResult | None = None
+        """No step yet."""
+        self.step: TransferStep | None = None
         self.request_started: float | None = None
 
+    def note(self, **values: Any) -> None:
+        """Record ``values`` (TransferStep fields) on the current step, if there is one."""
+        if self.step is not None:
+            self.step = dataclasses.replace(self.step, **values)
 
-def _instrumented_pools(recorder: _Recorder) -> dict[str, type]:
+
+def _instrumented_pools(recorder: ConnectionRecorder) -> dict[str, type]:
     """Pool classes whose connections time each phase and read the peer from the socket."""
     from botocore.awsrequest import (AWSHTTPConnection, AWSHTTPConnectionPool,
                                      AWSHTTPSConnection, AWSHTTPSConnectionPool)
@@ -181,7 +107,6 @@ def _instrumented_pools(recorder: _Recorder) -> dict[str, type]:
 
     class Timed:
         def _new_conn(self) -> socket.socket:  # type: ignore[override]
-            step = recorder.step
             host, port = self._dns_host, self.port  # type: ignore[attr-defined]
             started = time.perf_counter()
             try:
@@ -214,13 +139,12 @@ def _instrumented_pools(recorder: _Recorder) -> dict[str, type]:
             if sock is None:
                 raise NewConnectionError(self, f"Failed to establish a new connection: {error}")  # type: ignore[arg-type]
             connected = time.perf_counter()
-            if step is not None:
-                step.dns_ms = (resolved - started) * 1000
-                step.connect_ms = (connected - resolved) * 1000
-                peer = sock.getpeername()
-                step.peer_address, step.peer_port = peer[0], int(peer[1])
-                step.local_address = sock.getsockname()[0]
-                step.resolved = sorted({info[4][0] for info in infos})
+            peer = sock.getpeername()
+            recorder.note(dns_ms=(resolved - started) * 1000,
+                          connect_ms=(connected - resolved) * 1000,
+                          peer_address=peer[0], peer_port=int(peer[1]),
+                          local_address=sock.getsockname()[0],
+                          resolved=tuple(sorted({info[4][0] for info in infos})))
             return sock
 
         def connect(self) -> None:
@@ -229,7 +153,8 @@ def _instrumented_pools(recorder: _Recorder) -> dict[str, type]:
             step = recorder.step
             if step is not None and step.dns_ms is not None and step.connect_ms is not None:
                 rest = (time.perf_counter() - started) * 1000 - step.dns_ms - step.connect_ms
-                step.tls_ms = max(0.0, rest) if isinstance(self, AWSHTTPSConnection) else None
+                recorder.note(tls_ms=max(0.0, rest) if isinstance(self, AWSHTTPSConnection)
+                              else None)
 
         def request(self, *args: Any, **kwargs: Any) -> Any:
             recorder.request_started = time.perf_counter()
@@ -237,12 +162,13 @@ def _instrumented_pools(recorder: _Recorder) -> dict[str, type]:
 
         def getresponse(self, *args: Any, **kwargs: Any) -> Any:
             response = super().getresponse(*args, **kwargs)  # type: ignore[misc]
+            if recorder.request_started is not None:
+                recorder.note(first_byte_ms=(time.perf_counter() - recorder.request_started)
+                              * 1000)
             step = recorder.step
-            if step is not None and recorder.request_started is not None:
-                step.first_byte_ms = (time.perf_counter() - recorder.request_started) * 1000
             if step is not None and step.peer_address is None and self.sock is not None:  # type: ignore[attr-defined]
                 peer = self.sock.getpeername()  # type: ignore[attr-defined]  # a reused connection
-                step.peer_address, step.peer_port = peer[0], int(peer[1])
+                recorder.note(peer_address=peer[0], peer_port=int(peer[1]))
             return response
 
     class HttpsConn(Timed, AWSHTTPSConnection):  # type: ignore[misc]
@@ -260,26 +186,19 @@ def _instrumented_pools(recorder: _Recorder) -> dict[str, type]:
     return {"https": HttpsPool, "http": HttpPool}
 
 
-def make_transfer_client(plan: TransferPlan, timeout: float, recorder: _Recorder,
-                         session: boto3.session.Session | None = None) -> Any:
-    """An S3 client as a normal boto3 user would build it for this name, instrumented.
+def instrument(client: Any, recorder: ConnectionRecorder) -> Any:
+    """``client`` (a boto3 S3 client) with connections that time each phase into ``recorder``.
 
-    Proxies come from the environment exactly as botocore applies them (HTTPS_PROXY, NO_PROXY),
-    so a proxied host's transfer goes through the proxy and its peer address is the proxy's.
+    The peer address comes from the request's own socket. Proxies stay as botocore applies them
+    (HTTPS_PROXY, NO_PROXY), so a proxied host's transfer goes through the proxy and its peer is
+    the proxy's address.
     """
-    session = session or boto3.session.Session()
-    client = session.client(
-        "s3", region_name=plan.signing_region, endpoint_url=plan.endpoint_url,
-        config=Config(s3={"addressing_style": plan.addressing_style},
-                      retries={"mode": "standard", "total_max_attempts": 1},
-                      connect_timeout=timeout, read_timeout=timeout,
-                      user_agent_extra=USER_AGENT_EXTRA))
     pools = client._endpoint.http_session._pool_classes_by_scheme  # shared with its managers
     pools.update(_instrumented_pools(recorder))
 
     def served_by(http_response: Any = None, **_: Any) -> None:
-        if recorder.step is not None and http_response is not None:
-            recorder.step.served_by = http_response.headers.get("x-lab-served-by")
+        if http_response is not None:
+            recorder.note(served_by=http_response.headers.get("x-lab-served-by"))
     client.meta.events.register("after-call.s3.*", lambda **kw: served_by(
         kw.get("http_response")))
     return client
@@ -293,31 +212,31 @@ def canary_key(prefix: str, host: str, now: float) -> str:
     return f"{prefix}{stamp}-{host.replace('.', '_')[:80]}-{uuid.uuid4().hex[:12]}"
 
 
-def _run_step(name: str, recorder: _Recorder, call: Callable[[], tuple[Any, int]]) -> StepResult:
-    """Run one S3 call and fill its StepResult (status, request id, error code, timings)."""
-    step = StepResult(step=name)
-    recorder.step, recorder.request_started = step, None
+def run_step(name: str, recorder: ConnectionRecorder,
+             call: Callable[[], tuple[Any, int]]) -> TransferStep:
+    """Run one S3 call (returning its response and body size) and record the step: status,
+    request id, error code, timings, peer. Never raises for S3 or network failures."""
+    recorder.step, recorder.request_started = TransferStep(step=name), None
     started = time.perf_counter()
     try:
         response, size = call()
         meta = response.get("ResponseMetadata", {})
-        step.ok, step.http_status = True, meta.get("HTTPStatusCode")
-        step.request_id = meta.get("RequestId")
-        step.bytes = size
+        recorder.note(ok=True, http_status=meta.get("HTTPStatusCode"),
+                      request_id=meta.get("RequestId"), bytes=size)
     except ClientError as exc:
         meta = exc.response.get("ResponseMetadata", {})
-        step.http_status = meta.get("HTTPStatusCode")
-        step.request_id = meta.get("RequestId")
-        step.error_code = exc.response.get("Error", {}).get("Code") or "ClientError"
-        step.error_message = str(exc.response.get("Error", {}).get("Message") or exc)
+        recorder.note(http_status=meta.get("HTTPStatusCode"), request_id=meta.get("RequestId"),
+                      error_code=exc.response.get("Error", {}).get("Code") or "ClientError",
+                      error_message=str(exc.response.get("Error", {}).get("Message") or exc))
     except BotoCoreError as exc:
-        step.error_code = "network_error"
-        step.error_message = f"{type(exc).__name__}: {exc}"
+        recorder.note(error_code="network_error", error_message=f"{type(exc).__name__}: {exc}")
     finally:
-        step.total_ms = (time.perf_counter() - started) * 1000
-        recorder.step = None
+        recorder.note(total_ms=(time.perf_counter() - started) * 1000)
+        step, recorder.step = recorder.step, None
+    assert step is not None
     if step.bytes and step.total_ms:
-        step.throughput_mbps = step.bytes * 8 / 1e6 / (step.total_ms / 1000)
+        step = dataclasses.replace(step, throughput_mbps=step.bytes * 8 / 1e6
+                                   / (step.total_ms / 1000))
     return step
 
 
@@ -359,48 +278,50 @@ def remove_stale_canaries(client: Any, bucket: str, prefix: str, now: float,
     return removed
 
 
-def run_transfer(plan: TransferPlan, *, prefix: str, size_bytes: int, timeout: float,
-                 clock: Callable[[], float] = time.time,
-                 client_factory: Callable[[TransferPlan, float, _Recorder], Any] = make_transfer_client,
-                 ) -> TransferResult:
+def run_transfer(plan: TransferPlan, *, client_for: ClientFor, prefix: str, size_bytes: int,
+                 timeout: float, stale_after_seconds: float = STALE_CANARY_SECONDS,
+                 clock: Callable[[], float] = time.time) -> TransferResult:
     """PUT, GET (+ checksum), DELETE one canary through ``plan``; never raises for S3 or network.
 
-    SIGINT/SIGTERM during the transfer still delete the canary; the signal is then re-raised
-    as KeyboardInterrupt (SIGINT) or SystemExit (SIGTERM) after cleanup.
+    ``client_for(plan, timeout)`` builds each step's S3 client (a new connection per step, so
+    every step shows all its phases). Canaries under ``prefix`` older than
+    ``stale_after_seconds`` are deleted first. SIGINT/SIGTERM during the transfer still delete
+    the canary; the signal is then re-raised as KeyboardInterrupt (SIGINT) or SystemExit
+    (SIGTERM) after cleanup.
     """
-    result = TransferResult(host=plan.host, outcome="ok", message="", plan=plan,
-                            size_bytes=size_bytes)
-    recorder = _Recorder()
+    recorder = ConnectionRecorder()
     body = os.urandom(size_bytes)
     digest = hashlib.sha256(body).hexdigest()
     key = canary_key(prefix, plan.host, clock())
-    result.key = key
+    steps: list[TransferStep] = []
+    checksum_match: bool | None = None
+    canary_deleted: bool | None = None
     install, restore = _interruptible()
     interrupted: _Interrupted | None = None
     put_sent = False
-    in_flight: int | None = None    # token in s3_route_agent.live.canary.IN_FLIGHT (the daemon's stop)
+    in_flight: int | None = None    # token in live.canary.IN_FLIGHT (the daemon's stop)
+    removed = 0
+    started = time.perf_counter()
 
     def client() -> Any:
-        return client_factory(plan, timeout, recorder)  # a new connection per step: full phases
+        return instrument(client_for(plan, timeout), recorder)
 
     install()
     try:
-        removed = {"n": 0}
-
         def cleanup() -> tuple[Any, int]:
-            removed["n"] = remove_stale_canaries(client(), plan.bucket, prefix, clock())
+            nonlocal removed
+            removed = remove_stale_canaries(client(), plan.bucket, prefix, clock(),
+                                            stale_after_seconds)
             return {"ResponseMetadata": {"HTTPStatusCode": 200}}, 0
-        cleanup_step = _run_step("cleanup", recorder, cleanup)
-        result.stale_canaries_removed = removed["n"]
-        result.steps.append(cleanup_step)
+        steps.append(run_step("cleanup", recorder, cleanup))
 
-        # Announced before the PUT: a daemon told to stop mid-transfer deletes it (s3_route_agent.live.canary).
-        in_flight = IN_FLIGHT.add(InFlightCanary(plan.bucket, key, plan.host, lambda t: (
-            client_factory(plan, t, _Recorder()))))
+        # Announced before the PUT: a daemon told to stop mid-transfer deletes it (live.canary).
+        in_flight = IN_FLIGHT.add(InFlightCanary(plan.bucket, key, plan.host,
+                                                 lambda t: client_for(plan, t)))
         put_sent = True
-        put = _run_step("put", recorder, lambda: (client().put_object(
+        put = run_step("put", recorder, lambda: (client().put_object(
             Bucket=plan.bucket, Key=key, Body=body), size_bytes))
-        result.steps.append(put)
+        steps.append(put)
         if put.ok:
             got: dict[str, bytes] = {}
 
@@ -408,57 +329,64 @@ def run_transfer(plan: TransferPlan, *, prefix: str, size_bytes: int, timeout: f
                 response = client().get_object(Bucket=plan.bucket, Key=key)
                 got["body"] = response["Body"].read()
                 return response, len(got["body"])
-            get_step = _run_step("get", recorder, get)
-            result.steps.append(get_step)
+            get_step = run_step("get", recorder, get)
+            steps.append(get_step)
             if get_step.ok:
-                result.checksum_match = hashlib.sha256(got["body"]).hexdigest() == digest
+                checksum_match = hashlib.sha256(got["body"]).hexdigest() == digest
     except _Interrupted as exc:
         interrupted = exc
     finally:
         if put_sent:
-            delete = _run_step("delete", recorder, lambda: (client().delete_object(
+            delete = run_step("delete", recorder, lambda: (client().delete_object(
                 Bucket=plan.bucket, Key=key), 0))
-            result.steps.append(delete)
-            result.canary_deleted = delete.ok
+            steps.append(delete)
+            canary_deleted = delete.ok
         IN_FLIGHT.discard(in_flight)
         restore()
-    _judge(result, interrupted)
+    outcome, message = _judge(plan.host, size_bytes, steps, checksum_match, canary_deleted,
+                              interrupted)
+    result = TransferResult(host=plan.host, outcome=outcome, message=message, plan=plan,
+                            key=key, size_bytes=size_bytes, steps=tuple(steps),
+                            checksum_match=checksum_match, canary_deleted=canary_deleted,
+                            stale_canaries_removed=removed,
+                            duration_seconds=time.perf_counter() - started)
     if interrupted is not None:
         logger.warning("transfer through %s interrupted by signal %d; canary %s deleted: %s",
-                       plan.host, interrupted.signum, key, result.canary_deleted)
+                       plan.host, interrupted.signum, key, canary_deleted)
         if interrupted.signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + interrupted.signum)
     return result
 
 
-def _judge(result: TransferResult, interrupted: _Interrupted | None) -> None:
-    """Set outcome and message from the steps."""
-    by = {s.step: s for s in result.steps}
-    failed = next((s for s in result.steps if not s.ok and s.step in ("put", "get")), None)
+def _judge(host: str, size_bytes: int, steps: list[TransferStep], checksum_match: bool | None,
+           canary_deleted: bool | None, interrupted: _Interrupted | None) -> tuple[str, str]:
+    """The transfer's outcome and message from its steps."""
+    by = {s.step: s for s in steps}
+    failed = next((s for s in steps if not s.ok and s.step in ("put", "get")), None)
     if interrupted is not None:
-        result.outcome, result.message = "interrupted", f"interrupted by signal {interrupted.signum}"
+        outcome, message = "interrupted", f"interrupted by signal {interrupted.signum}"
     elif failed is not None and failed.error_code in POLICY_DENIAL_CODES:
-        result.outcome = "policy_denied"
-        result.message = (f"S3 refused the {failed.step.upper()} ({failed.error_code}, HTTP "
-                          f"{failed.http_status}) from {failed.peer_address}: a bucket, endpoint "
-                          "or IAM policy denies it; the network path itself worked")
+        outcome = "policy_denied"
+        message = (f"S3 refused the {failed.step.upper()} ({failed.error_code}, HTTP "
+                   f"{failed.http_status}) from {failed.peer_address}: a bucket, endpoint "
+                   "or IAM policy denies it; the network path itself worked")
     elif failed is not None and failed.error_code == "network_error":
-        result.outcome = "network_error"
-        result.message = f"{failed.step.upper()} failed on the network: {failed.error_message}"
+        outcome = "network_error"
+        message = f"{failed.step.upper()} failed on the network: {failed.error_message}"
     elif failed is not None:
-        result.outcome = "s3_error"
-        result.message = (f"{failed.step.upper()} answered {failed.error_code} (HTTP "
-                          f"{failed.http_status}): {failed.error_message}")
-    elif result.checksum_match is False:
-        result.outcome, result.message = "checksum_mismatch", "the canary read back differs"
+        outcome = "s3_error"
+        message = (f"{failed.step.upper()} answered {failed.error_code} (HTTP "
+                   f"{failed.http_status}): {failed.error_message}")
+    elif checksum_match is False:
+        outcome, message = "checksum_mismatch", "the canary read back differs"
     else:
         put = by.get("put")
-        result.outcome = "ok"
-        result.message = (f"PUT/GET/DELETE of {result.size_bytes} bytes through {result.host} "
-                          f"via {put.peer_address if put else '?'}")
-    if result.canary_deleted is False and result.outcome == "ok":
+        outcome = "ok"
+        message = (f"PUT/GET/DELETE of {size_bytes} bytes through {host} "
+                   f"via {put.peer_address if put else '?'}")
+    if canary_deleted is False and outcome == "ok":
         delete = by["delete"]
-        result.outcome = "s3_error" if delete.error_code != "network_error" else "network_error"
-        result.message = f"DELETE of the canary failed: {delete.error_code}: {delete.error_message}"
-
+        outcome = "s3_error" if delete.error_code != "network_error" else "network_error"
+        message = f"DELETE of the canary failed: {delete.error_code}: {delete.error_message}"
+    return outcome, message

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+
+from s3_route_agent.engine.model import Status
+from s3_route_agent.report.document import Report
 
 logger = logging.getLogger(__name__)
 
@@ -20,30 +22,28 @@ def _label(name: str) -> str:
     return name if _PLAIN.match(name) else "'" + name.replace("'", "''") + "'"
 
 
-def _num(value: float) -> str:
+def _num(value: float | int) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
 
 
-def perfdata(report: dict[str, Any]) -> str:
+def perfdata(report: Report) -> str:
     """The perfdata string for a report (no leading ``|``)."""
-    targets = report.get("targets") or []
-    facts = report.get("facts") or {}
-    ok = sum(1 for t in targets if t.get("status") == "OK")
+    verdicts = report.verdicts
+    ok = sum(1 for v in verdicts if v.status is Status.OK)
     items = [
-        f"{_label('duration')}={_num(float(report.get('duration_ms') or 0) / 1000.0)}s;;;0",
-        f"{_label('targets_ok')}={ok};;{len(targets)}:;0;{len(targets)}",
-        f"{_label('ec2_calls')}={int(facts.get('ec2_calls') or 0)};;;0",
+        f"{_label('duration')}={_num(report.duration_seconds)}s;;;0",
+        f"{_label('targets_ok')}={ok};;{len(verdicts)}:;0;{len(verdicts)}",
+        f"{_label('ec2_calls')}={report.facts.ec2_calls};;;0",
     ]
-    for t in targets:
-        name = str(t.get("name"))
-        items.append(f"{_label(name + '_ok')}={1 if t.get('status') == 'OK' else 0};;1:;0;1")
-        dns = t.get("dns") or {}
-        if isinstance(dns.get("latency_ms"), (int, float)):
-            items.append(f"{_label(name + '_dns')}={_num(float(dns['latency_ms']) / 1000.0)}s;;;0")
+    for v in verdicts:
+        name = v.target.name
+        items.append(f"{_label(name + '_ok')}={1 if v.status is Status.OK else 0};;1:;0;1")
+        if v.dns is not None:
+            items.append(f"{_label(name + '_dns')}={_num(v.dns.latency_ms / 1000.0)}s;;;0")
     return " ".join(items)
 
 
-def with_perfdata(text: str, report: dict[str, Any]) -> str:
+def with_perfdata(text: str, report: Report) -> str:
     """``text`` with `` | perfdata`` appended to its first line (the plugin output line)."""
     first, sep, rest = text.partition("\n")
     return f"{first} | {perfdata(report)}{sep}{rest}"

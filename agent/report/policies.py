@@ -16,21 +16,84 @@ never changes a target's path or status.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
-from s3_route_agent.collectors.bucket_facts import BucketFacts
 from s3_route_agent.config import AgentConfig
-from s3_route_agent.engine.model import Facts, VpcEndpoint
-from s3_route_agent.engine.iam_policy import PolicyError, endpoint_allows, source_enforcement
+from s3_route_agent.engine.iam_policy import (EndpointPolicyCheck, PolicyError, endpoint_allows,
+                                              source_enforcement)
+from s3_route_agent.engine.model import BucketFacts, Facts, VpcEndpoint
 
 logger = logging.getLogger(__name__)
 
 
-def s3_endpoints(facts: Facts) -> list[VpcEndpoint]:
-    """The VPC's S3 endpoints (gateway and interface, any region's ``com.amazonaws.R.s3``)."""
-    if facts.inventory is None:
-        return []
-    return [e for e in facts.inventory.endpoints if e.service_name.endswith(".s3")]
+@dataclass(frozen=True)
+class BucketPolicyEntry:
+    """One bucket: its region and whether its policy ties access to endpoints."""
+
+    bucket: str
+    region: str | None
+    other_region: bool | None        # in another region than this host (None: unknown)
+    policy: str                      # "present", "none" or "unreadable"
+    source: str                      # "api" or "cache"
+    enforced: bool | None = None     # the policy denies requests from outside its endpoints
+    vpce_ids: tuple[str, ...] = ()
+    vpc_ids: tuple[str, ...] = ()
+    decisions: Mapping[str, str] | None = None   # scenario -> effect
+    evidence: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"bucket": self.bucket, "region": self.region, "other_region": self.other_region,
+                "policy": self.policy, "enforced": self.enforced,
+                "vpce_ids": list(self.vpce_ids), "vpc_ids": list(self.vpc_ids),
+                "decisions": dict(self.decisions or {}), "evidence": list(self.evidence),
+                "problems": list(self.problems), "source": self.source}
+
+
+@dataclass(frozen=True)
+class EndpointPolicyEntry:
+    """Whether one S3 endpoint's policy lets one purpose's requests (canary, oracle) through."""
+
+    endpoint_id: str
+    type: str                        # "gateway" or "interface"
+    purpose: str                     # "canary" or "oracle"
+    bucket: str
+    prefix: str
+    check: EndpointPolicyCheck | None   # None: the policy could not be evaluated (problems)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def denied(self) -> Mapping[str, str]:
+        """Action -> why it is denied."""
+        return self.check.denied if self.check else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        check = self.check
+        return {"endpoint_id": self.endpoint_id, "type": self.type, "purpose": self.purpose,
+                "bucket": self.bucket, "prefix": self.prefix,
+                "allowed": list(check.allowed) if check else [],
+                "denied": dict(check.denied) if check else {},
+                "default_policy": check.default_policy if check else False,
+                "allows_all": check.allows_all if check else False,
+                "problems": list(self.problems)}
+
+
+@dataclass(frozen=True)
+class PoliciesSection:
+    """The report's ``policies`` section."""
+
+    buckets: tuple[BucketPolicyEntry, ...]
+    endpoints: tuple[EndpointPolicyEntry, ...]
+    findings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"buckets": [b.to_dict() for b in self.buckets],
+                "endpoints": [e.to_dict() for e in self.endpoints],
+                "findings": list(self.findings)}
 
 
 def canary_buckets(config: AgentConfig) -> tuple[str, ...]:
@@ -38,40 +101,43 @@ def canary_buckets(config: AgentConfig) -> tuple[str, ...]:
     return (config.transfer.bucket,) if config.transfer.bucket else tuple(config.buckets)
 
 
-def _bucket_entry(info: BucketFacts, facts: Facts, source: str) -> dict[str, Any]:
-    region = facts.identity.region if facts.identity else None
+def _s3_endpoints(facts: Facts) -> tuple[VpcEndpoint, ...]:
+    return facts.inventory.s3_endpoints() if facts.inventory else ()
+
+
+def _bucket_entry(info: BucketFacts, facts: Facts, source: str) -> BucketPolicyEntry:
+    region = facts.region
     vpc_id = facts.inventory.vpc_id if facts.inventory else None
-    entry: dict[str, Any] = {
-        "bucket": info.bucket, "region": info.region,
-        "other_region": (info.region != region) if info.region and region else None,
-        "policy": ("unreadable" if not info.policy_readable
-                   else "present" if info.policy is not None else "none"),
-        "enforced": None, "vpce_ids": [], "vpc_ids": [], "decisions": {}, "evidence": [],
-        "problems": list(info.problems), "source": source}
-    if entry["other_region"]:
-        entry["evidence"].append(
+    other = (info.region != region) if info.region and region else None
+    policy = ("unreadable" if not info.policy_readable
+              else "present" if info.policy is not None else "none")
+    evidence: list[str] = []
+    if other:
+        evidence.append(
             f"{info.bucket} is in {info.region} (GetBucketLocation), not this VPC's {region}: "
             "this VPC's gateway endpoint does not carry it.")
+    base = dict(bucket=info.bucket, region=info.region, other_region=other, policy=policy,
+                source=source, decisions={})
     if not info.policy_readable:
         # An unreadable policy is not an absent one (AccessDenied is a fact about this role).
-        entry["evidence"].append(f"The bucket policy of {info.bucket} could not be read "
-                                 f"({info.policy_error}); whether it ties access to an endpoint "
-                                 "is unknown.")
-        return entry
-    endpoints = [(e.id, vpc_id) for e in s3_endpoints(facts)]
+        evidence.append(f"The bucket policy of {info.bucket} could not be read "
+                        f"({info.policy_error}); whether it ties access to an endpoint "
+                        "is unknown.")
+        return BucketPolicyEntry(**base, evidence=tuple(evidence), problems=info.problems)
+    endpoints = [(e.id, vpc_id) for e in _s3_endpoints(facts)]
     try:
         enforcement = source_enforcement(info.policy, info.bucket, endpoints=endpoints)
     except PolicyError as exc:
-        entry["problems"].append(f"bucket policy of {info.bucket}: {exc}")
-        return entry
-    entry.update(enforced=enforcement.enforced, vpce_ids=list(enforcement.vpce_ids),
-                 vpc_ids=list(enforcement.vpc_ids), decisions=dict(enforcement.decisions))
-    entry["evidence"].extend(enforcement.evidence)
-    return entry
+        return BucketPolicyEntry(**base, evidence=tuple(evidence), problems=(
+            *info.problems, f"bucket policy of {info.bucket}: {exc}"))
+    base["decisions"] = dict(enforcement.decisions)
+    return BucketPolicyEntry(**base, enforced=enforcement.enforced,
+                             vpce_ids=enforcement.vpce_ids, vpc_ids=enforcement.vpc_ids,
+                             evidence=(*evidence, *enforcement.evidence), problems=info.problems)
 
 
 def _endpoint_entries(endpoint: VpcEndpoint, facts: Facts, config: AgentConfig,
-                      ) -> list[dict[str, Any]]:
+                      ) -> list[EndpointPolicyEntry]:
     vpc_id = facts.inventory.vpc_id if facts.inventory else None
     checks: list[tuple[str, str, str, tuple[str, ...] | None]] = [
         ("canary", bucket, config.transfer.prefix, None) for bucket in canary_buckets(config)]
@@ -79,46 +145,44 @@ def _endpoint_entries(endpoint: VpcEndpoint, facts: Facts, config: AgentConfig,
         checks.append(("oracle", config.oracle.bucket, config.oracle.prefix, ("s3:GetObject",)))
     out = []
     for purpose, bucket, prefix, actions in checks:
+        common = dict(endpoint_id=endpoint.id, type=endpoint.kind, purpose=purpose,
+                      bucket=bucket, prefix=prefix)
         try:
             check = (endpoint_allows(endpoint.policy_document, endpoint.id, bucket, prefix,
                                      vpc_id=vpc_id) if actions is None else
                      endpoint_allows(endpoint.policy_document, endpoint.id, bucket, prefix,
                                      vpc_id=vpc_id, actions=actions))
         except PolicyError as exc:
-            out.append({"endpoint_id": endpoint.id, "type": endpoint.type.lower(),
-                        "purpose": purpose, "bucket": bucket, "prefix": prefix, "allowed": [],
-                        "denied": {}, "default_policy": False, "allows_all": False,
-                        "problems": [f"endpoint policy of {endpoint.id}: {exc}"]})
+            out.append(EndpointPolicyEntry(**common, check=None, problems=(
+                f"endpoint policy of {endpoint.id}: {exc}",)))
             continue
-        out.append({"endpoint_id": endpoint.id, "type": endpoint.type.lower(),
-                    "purpose": purpose, "bucket": bucket, "prefix": prefix,
-                    **{k: v for k, v in check.to_dict().items() if k != "endpoint_id"},
-                    "problems": []})
+        out.append(EndpointPolicyEntry(**common, check=check))
     return out
 
 
 def policies_section(config: AgentConfig, facts: Facts, bucket_facts: Iterable[BucketFacts],
-                     sources: dict[str, str] | None = None) -> dict[str, Any]:
+                     sources: Mapping[str, str] | None = None) -> PoliciesSection:
     """The ``policies`` section of the report, with one finding sentence per policy denial."""
     sources = sources or {}
-    buckets = [_bucket_entry(b, facts, sources.get(b.bucket, "api")) for b in bucket_facts]
-    endpoints = [entry for e in s3_endpoints(facts) for entry in _endpoint_entries(e, facts, config)]
+    buckets = tuple(_bucket_entry(b, facts, sources.get(b.bucket, "api")) for b in bucket_facts)
+    endpoints = tuple(entry for e in _s3_endpoints(facts)
+                      for entry in _endpoint_entries(e, facts, config))
     findings: list[str] = []
-    this_vpc = {e.id for e in s3_endpoints(facts)}
+    this_vpc = {e.id for e in _s3_endpoints(facts)}
     for entry in buckets:
-        if entry["enforced"]:
-            ids = entry["vpce_ids"] + entry["vpc_ids"]
-            through_here = [name for name, effect in entry["decisions"].items()
+        if entry.enforced:
+            ids = entry.vpce_ids + entry.vpc_ids
+            through_here = [name for name, effect in (entry.decisions or {}).items()
                             if name != "public" and effect != "deny"
                             and any(i in name for i in this_vpc)]
-            findings.append(f"bucket {entry['bucket']} enforces aws:SourceVpce/aws:SourceVpc "
+            findings.append(f"bucket {entry.bucket} enforces aws:SourceVpce/aws:SourceVpc "
                             f"({', '.join(ids) or 'no ids named'}): requests from outside "
                             "those endpoints get 403 from S3 (a policy fact, not a network "
                             "failure)" + ("" if through_here or not this_vpc else
                                           "; none of this VPC's endpoints is allowed") + ".")
     for entry in endpoints:
-        for action, why in entry["denied"].items():
-            findings.append(f"endpoint {entry['endpoint_id']} policy does not allow {action} on "
-                            f"{entry['bucket']}/{entry['prefix']} ({why}): the {entry['purpose']} "
+        for action, why in entry.denied.items():
+            findings.append(f"endpoint {entry.endpoint_id} policy does not allow {action} on "
+                            f"{entry.bucket}/{entry.prefix} ({why}): the {entry.purpose} "
                             "request through it gets 403 (a policy fact, not a network failure).")
-    return {"buckets": buckets, "endpoints": endpoints, "findings": findings}
+    return PoliciesSection(buckets, endpoints, tuple(findings))

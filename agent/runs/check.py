@@ -7,6 +7,7 @@ itself and every failure becomes a fact or a one-line problem, never an exceptio
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -14,16 +15,19 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from s3_route_agent.collectors.bucket_facts import BucketFacts, BucketFactsCache
-from s3_route_agent.collectors.inventory_cache import InventoryCache
+from s3_route_agent.collectors.bucket_facts import BucketFactsCache
+from s3_route_agent.collectors.flow_logs import CycleCorroboration
 from s3_route_agent.collectors.inventory import collect_inventory
+from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.config import AgentConfig, targets_for
+from s3_route_agent.engine.model import (BucketFacts, DnsAnswer, Facts, Identity, Inventory,
+                                         S3Range, Status, Target, TargetVerdict)
+from s3_route_agent.engine.verdict import evaluate, overall_status
 from s3_route_agent.errors import AgentError
 from s3_route_agent.live.apply import apply_live
-from s3_route_agent.engine.model import DnsAnswer, Facts, Identity, Inventory, S3Range, Status, Target, TargetVerdict
+from s3_route_agent.live.transfer import ClientFor
+from s3_route_agent.report.document import Report, RunFacts, unknown_report
 from s3_route_agent.report.policies import policies_section
-from s3_route_agent.report.document import build_report
-from s3_route_agent.engine.verdict import evaluate, overall_status
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class CheckDeps:
     resolve: Callable[[str], DnsAnswer]
     ec2_client: Callable[[str], Any]          # region -> boto3 EC2 client
     s3_ranges: Callable[[], tuple[S3Range, ...]]
+    s3_client_for: ClientFor                  # (plan, timeout) -> S3 client of a transfer step
     cache_for: Callable[[Identity], InventoryCache] | None = None
     clock: Callable[[], float] = time.time
     # (bucket, agent region) -> what S3 says about the bucket (GetBucketLocation, GetBucketPolicy)
@@ -56,9 +61,9 @@ class CheckDeps:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """A finished run: the report document, its status and the verdicts behind it."""
+    """A finished run: the report, its status and the verdicts behind it."""
 
-    report: dict[str, Any]
+    report: Report
     status: Status
     verdicts: tuple[TargetVerdict, ...] = ()
     facts: Facts | None = None
@@ -191,10 +196,8 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         identity = deps.identity()
     except AgentError as exc:
         logger.error("identity: %s", exc.message)
-        report = build_report(run_id=run_id, started=started, duration=deps.clock() - started,
-                              identity=None, status=Status.UNKNOWN, verdicts=(),
-                              errors=[exc.message], inventory=None, source=InventorySource())
-        return CheckResult(report=report, status=Status.UNKNOWN, errors=(exc.message,))
+        report = unknown_report(exc.message, started, deps.clock(), run_id)
+        return CheckResult(report=report, status=Status.UNKNOWN, errors=report.errors)
 
     targets: tuple[Target, ...] = targets_for(config, identity.region)
     answers = {host: deps.resolve(host) for host in dict.fromkeys(t.host for t in targets)}
@@ -217,7 +220,7 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
                   bucket_regions=tuple((b.bucket, b.region) for b in buckets if b.region))
     verdicts = evaluate(targets, answers, facts)
     # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
-    live = apply_live(config, verdicts, facts)
+    live = apply_live(config, verdicts, facts, deps.s3_client_for)
     verdicts = live.verdicts
     if live.refresh_inventory and deps.cache_for is not None:
         # Evidence contradicted the facts: the next run fetches the inventory again.
@@ -231,9 +234,21 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         logger.error("%s", problem)
     policies = (policies_section(config, facts, buckets, origins)
                 if deps.bucket_facts is not None else None)
-    report = build_report(run_id=run_id, started=started, duration=deps.clock() - started,
-                          identity=identity, status=status, verdicts=verdicts,
-                          errors=problems + errors, inventory=inventory, source=source,
-                          stale=outcome.stale, policies=policies)
+    run_facts = RunFacts.of(inventory, source=source.origin, age_seconds=source.age_seconds,
+                            ec2_calls=source.ec2_calls, s3_calls=source.s3_calls,
+                            bucket_facts_source=source.bucket_facts_origin, stale=outcome.stale)
+    report = Report(run_id=run_id, started=started, duration_seconds=deps.clock() - started,
+                    identity=identity, status=status, verdicts=verdicts,
+                    errors=tuple(problems + errors), facts=run_facts, policies=policies)
     return CheckResult(report=report, status=status, verdicts=verdicts, facts=facts,
-                       errors=tuple(problems + errors), bucket_facts=buckets)
+                       errors=report.errors, bucket_facts=buckets)
+
+
+def with_flow_logs(flow_logs: CycleCorroboration, report: Report, window_start: float,
+                   window_end: float, now: float) -> Report:
+    """``report`` with the flow-log answers about earlier runs attached; this run's transfer
+    window (the addresses its sockets really reached) is queried for a later run."""
+    peers = {v.transfer.peer_address for v in report.verdicts
+             if v.transfer is not None and v.transfer.peer_address}
+    done = flow_logs.step(report.run_id, report.identity, peers, window_start, window_end, now)
+    return dataclasses.replace(report, flow_logs=report.flow_logs + done) if done else report

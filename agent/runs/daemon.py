@@ -45,15 +45,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from s3_route_agent.live.canary import IN_FLIGHT
-from s3_route_agent.runs.check import CheckDeps, CheckResult, InventorySource, run_check
-from s3_route_agent.config import AgentConfig, load_config
-from s3_route_agent.errors import AgentError, ConfigError
 from s3_route_agent.collectors.flow_logs import CycleCorroboration
+from s3_route_agent.config import AgentConfig, load_config
 from s3_route_agent.engine.model import DnsAnswer, DnsFailure, Status
-from s3_route_agent.redact import redact, redact_obj
-from s3_route_agent.report.document import build_report
-from s3_route_agent.sinks import FanOut, build_sinks
+from s3_route_agent.errors import AgentError, ConfigError
+from s3_route_agent.live.canary import IN_FLIGHT
+from s3_route_agent.redact import redact
+from s3_route_agent.report.document import Report, unknown_report
+from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check, with_flow_logs
+from s3_route_agent.sinks import FanOut
 
 logger = logging.getLogger(__name__)
 
@@ -184,13 +184,9 @@ def deps_with_timeouts(deps: CheckDeps, timeout: float, cancel: threading.Event)
     return replace(deps, identity=identity, resolve=resolve, s3_ranges=s3_ranges)
 
 
-def unknown_report(reason: str, started: float) -> dict[str, Any]:
-    """An UNKNOWN report for a cycle that produced none (crashed or timed out)."""
-    reason = " ".join(str(reason).split())
-    return build_report(run_id=uuid.uuid4().hex, started=started,
-                        duration=max(0.0, time.time() - started), identity=None,
-                        status=Status.UNKNOWN, verdicts=(), errors=[reason],
-                        inventory=None, source=InventorySource())
+def cycle_failure_report(reason: str, started: float) -> Report:
+    """An UNKNOWN report for a cycle that produced none (crashed, timed out or abandoned)."""
+    return unknown_report(reason, started, time.time(), uuid.uuid4().hex)
 
 
 @dataclass
@@ -201,7 +197,7 @@ class _Cycle:
     started_wall: float
     deadline: float
     thread: threading.Thread
-    report: dict[str, Any] | None = None
+    report: Report | None = None
     status: Status | None = None
 
 
@@ -215,16 +211,15 @@ class Daemon:
                  host_seed: str | None = None,
                  flowlogs_factory: Callable[[AgentConfig], CycleCorroboration | None] | None = None,
                  ) -> None:
-        """Prepare; nothing runs until :meth:`run`. ``host_seed`` replaces the machine id in the
-        phase (tests); ``flowlogs_factory`` replaces :meth:`CycleCorroboration.from_config`."""
+        """Prepare; nothing runs until :meth:`run`. The factories build, per (re)loaded config,
+        the collectors, the sinks and the flow-log step; by default :mod:`s3_route_agent.wiring`'s.
+        ``host_seed`` replaces the machine id in the phase (tests)."""
+        from s3_route_agent import wiring
         self.config_path = config_path
         self.max_cycles = max_cycles
         self.notifier = notifier or SdNotifier()
-        if deps_factory is None:
-            from s3_route_agent.wiring import build_check_deps
-            deps_factory = build_check_deps
-        self._deps_factory = deps_factory
-        self._sinks_factory = sinks_factory or build_sinks
+        self._deps_factory = deps_factory or wiring.build_check_deps
+        self._sinks_factory = sinks_factory or wiring.build_report_sinks
         self._stop = threading.Event()      # SIGTERM/SIGINT or max_cycles
         self._cancel = threading.Event()    # tells running steps to give up
         self._wake = threading.Event()
@@ -232,7 +227,7 @@ class Daemon:
         self.cycles_done = 0
         self.stuck: list[threading.Thread] = []
         self._host_seed = host_seed
-        self._flowlogs_factory = flowlogs_factory or CycleCorroboration.from_config
+        self._flowlogs_factory = flowlogs_factory or wiring.build_flow_logs
         self._cleanup_deadline: float | None = None
         self.cleanup_hooks: list[Callable[[AgentConfig], None]] = [self._delete_canaries]
         self.last_status: Status | None = None
@@ -302,8 +297,8 @@ class Daemon:
                 cycle.report, cycle.status = report, result.status
             except Exception as exc:  # noqa: BLE001 - one failing cycle never ends the daemon
                 logger.error("cycle %d failed: %s: %s", number, type(exc).__name__, exc)
-                cycle.report = unknown_report(f"internal error: {type(exc).__name__}: {exc}",
-                                              cycle.started_wall)
+                cycle.report = cycle_failure_report(
+                    f"internal error: {type(exc).__name__}: {exc}", cycle.started_wall)
                 cycle.status = Status.UNKNOWN
             finally:
                 self._wake.set()
@@ -312,14 +307,14 @@ class Daemon:
         cycle.thread.start()
         return cycle
 
-    def _corroborate(self, flowlogs: CycleCorroboration, report: dict[str, Any],
-                     started_wall: float, config: AgentConfig) -> dict[str, Any]:
+    def _corroborate(self, flowlogs: CycleCorroboration, report: Report,
+                     started_wall: float, config: AgentConfig) -> Report:
         """The flow-log step of a cycle, bounded by the step timeout; the report as it stands
         when the step fails or overruns (the pending queries stay for the next cycle)."""
         ended = time.time()
         try:
             return call_with_timeout(
-                lambda: flowlogs.step(report, started_wall, ended, ended),
+                lambda: with_flow_logs(flowlogs, report, started_wall, ended, ended),
                 config.daemon.step_timeout_seconds, "flow-log corroboration", self._cancel)
         except StepTimeout as exc:
             logger.warning("%s", exc.message)
@@ -327,13 +322,12 @@ class Daemon:
             logger.error("flow-log corroboration failed: %s: %s", type(exc).__name__, exc)
         return report
 
-    def _finish(self, report: dict[str, Any], status: Status) -> None:
-        report = redact_obj(report)
+    def _finish(self, report: Report, status: Status) -> None:
         self.sinks.emit(report)
         self.sinks.flush()
         self.cycles_done += 1
         self.last_status = status
-        self.last_summary = redact(str(report.get("summary") or status.name))
+        self.last_summary = redact(report.summary or status.name)
         self.notifier.notify(self._status_line(f"cycle {self.cycles_done}"))
 
     # -- main loop ---------------------------------------------------------------------------
@@ -397,8 +391,8 @@ class Daemon:
                 logger.error("cycle %d did not finish within %g s; abandoned", current.number,
                              timeout)
                 self.stuck.append(current.thread)
-                self._finish(unknown_report(f"cycle timed out after {timeout:g} s",
-                                            current.started_wall), Status.UNKNOWN)
+                self._finish(cycle_failure_report(f"cycle timed out after {timeout:g} s",
+                                                  current.started_wall), Status.UNKNOWN)
                 current = None
             self.stuck = [t for t in self.stuck if t.is_alive()]
             now = time.monotonic()
@@ -443,8 +437,9 @@ class Daemon:
         elif current is not None:
             # No report is lost: the abandoned cycle still leaves one, saying why it has none.
             logger.warning("cycle %d abandoned at shutdown", current.number)
-            self._finish(unknown_report(f"cycle {current.number} abandoned: the agent was told "
-                                        "to stop", current.started_wall), Status.UNKNOWN)
+            self._finish(cycle_failure_report(f"cycle {current.number} abandoned: the agent was "
+                                              "told to stop", current.started_wall),
+                         Status.UNKNOWN)
         for hook in self.cleanup_hooks:
             try:
                 hook(self.config)

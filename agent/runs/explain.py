@@ -17,11 +17,11 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from s3_route_agent.collectors.bucket_facts import BucketFacts
 from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check
 from s3_route_agent.config import AgentConfig, TargetSpec
 from s3_route_agent.engine.hostnames import parse_s3_host
-from s3_route_agent.engine.model import Expect, Facts, PathKind, RouteTargetKind, Status, TargetVerdict
+from s3_route_agent.engine.model import (BucketFacts, Expect, Facts, PathKind, RouteTargetKind,
+                                         Status, TargetVerdict)
 from s3_route_agent.engine.iam_policy import endpoint_allows, source_enforcement
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class Explanation:
                 "exit_code": int(self.status),
                 "path": self.verdict.path.value if self.verdict else None,
                 "sections": [{"title": t, "lines": list(lines)} for t, lines in self.sections],
-                "fixes": list(self.fixes), "check": self.check.report}
+                "fixes": list(self.fixes), "check": self.check.report.document}
 
 
 def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect | None = None,
@@ -100,9 +100,9 @@ def _identity(facts: Facts | None, result: CheckResult) -> tuple[str, ...]:
              + (f"; interface {ident.interface_id}" if ident.interface_id else "")
              + (f", addresses {', '.join(ident.local_ipv4s + ident.ipv6s)}"
                 if ident.local_ipv4s or ident.ipv6s else "") + "."]
-    source = result.report.get("facts", {})
-    lines.append(f"EC2 inventory from {source.get('inventory_source')} "
-                 f"({source.get('ec2_calls')} EC2 call(s) this run).")
+    source = result.report.facts
+    lines.append(f"EC2 inventory from {source.inventory_source} "
+                 f"({source.ec2_calls} EC2 call(s) this run).")
     return tuple(lines)
 
 
@@ -134,7 +134,7 @@ def _endpoints(facts: Facts, bucket: str | None, config: AgentConfig) -> tuple[s
     canary = bucket or config.transfer.bucket or (config.buckets[0] if config.buckets else None)
     for endpoint in inventory.endpoints:
         line = (f"{endpoint.id}: {endpoint.type} {endpoint.service_name}, {endpoint.state}")
-        if endpoint.type.lower() == "gateway":
+        if endpoint.kind == "gateway":
             attached = table_id in endpoint.route_table_ids
             line += (f", route tables {', '.join(endpoint.route_table_ids) or 'none'}"
                      f" ({'includes' if attached else 'does not include'} {table_id})")
@@ -247,8 +247,7 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
         fixes.append("create an interface endpoint for com.amazonaws.s3-global.accesspoint with "
                      "private DNS.")
     if inventory is not None and table is not None and region:
-        gateways = [e for e in inventory.endpoints if e.type.lower() == "gateway"
-                    and e.service_name == f"com.amazonaws.{region}.s3"]
+        gateways = inventory.s3_endpoints(region, "gateway")
         in_region = any(a.s3_region in (region, None) for a in verdict.addresses)
         public = any(a.path is PathKind.PUBLIC for a in verdict.addresses)
         has_route = any(r.target_kind is RouteTargetKind.GATEWAY_ENDPOINT for r in table.routes)
@@ -265,8 +264,7 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
             if address.route and address.route.route.state == "blackhole":
                 fixes.append(f"replace the blackhole route {address.route.route.destination} -> "
                              f"{address.route.route.target_id} in {table.id}.")
-        interfaces = [e for e in inventory.endpoints if e.type.lower() == "interface"
-                      and e.service_name == f"com.amazonaws.{region}.s3"]
+        interfaces = inventory.s3_endpoints(region, "interface")
         if verdict.target.expect is Expect.INTERFACE and verdict.path is not PathKind.INTERFACE:
             for endpoint in interfaces:
                 if not endpoint.private_dns_enabled:

@@ -514,9 +514,8 @@ def run_presign_audit(config: AgentConfig, deps: CheckDeps, bucket: str, key: st
     regional_private = bool(probe.verdicts) and probe.verdicts[0].path in (PathKind.GATEWAY,
                                                                            PathKind.INTERFACE)
     if recommended_endpoint is None and not regional_private and inventory is not None:
-        for candidate in inventory.endpoints:
-            if (candidate.type.lower() == "interface" and candidate.is_available
-                    and candidate.service_name == f"com.amazonaws.{bucket_region}.s3"):
+        for candidate in inventory.s3_endpoints(bucket_region, "interface"):
+            if candidate.is_available:
                 recommended_endpoint = interface_endpoint_url(candidate)
                 if recommended_endpoint:
                     break
@@ -583,7 +582,7 @@ def _report(run_id: str, bucket: str, key: str, region: str | None,
         "host_settings": host_settings(env, session_factory),
         "urls": [u.to_dict() for u in urls],
         "fix": fix.to_dict() if fix else None,
-        "check": check.report if check else None,
+        "check": check.report.document if check else None,
         "errors": [" ".join(str(e).split()) for e in errors],
     }
 
@@ -594,7 +593,8 @@ def render_presign_text(report: dict[str, Any]) -> str:
              f"(region {report['region'] or '-'}): overall {report['status']}"]
     ident = report.get("identity")
     if ident:
-        lines.append(identity_line(ident, with_source=False))
+        lines.append(identity_line(ident.get("instance_id"), ident["region"], ident["vpc_id"],
+                                   ident["subnet_id"]))
     settings = report.get("host_settings") or {}
     shown = {**settings.get("environment", {}), **{f"~/.aws/config {k}": v for k, v in
                                                    settings.get("config_file", {}).items()}}

@@ -7,11 +7,11 @@ report from the others.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from s3_route_agent.config import AgentConfig
+from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.base import Sink
 from s3_route_agent.sinks.cloudwatch_logs import CloudWatchLogsSink
 from s3_route_agent.sinks.emf import EmfSink
@@ -33,7 +33,7 @@ class FanOut:
         self.sinks = list(sinks)
         self.failures: dict[str, int] = {s.name: 0 for s in self.sinks}
 
-    def emit(self, report: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
         """Give ``report`` to every sink."""
         for sink in self.sinks:
             try:
@@ -59,26 +59,17 @@ class FanOut:
                              type(exc).__name__, exc)
 
 
-def build_sinks(config: AgentConfig, region: str | None = None) -> FanOut:
-    """The sinks ``config.outputs`` enables (stdout alone when none is)."""
+def build_sinks(config: AgentConfig, logs_client: Callable[[], Any]) -> FanOut:
+    """The sinks ``config.outputs`` enables (stdout alone when none is); ``logs_client`` builds
+    the CloudWatch Logs client (lazily, on the first send)."""
     out = config.outputs
     sinks: list[Sink] = []
     if out.file.path:
         sinks.append(JsonLinesSink(out.file.path, out.file.max_bytes, out.file.backups))
     if out.cloudwatch_logs.enabled:
-        from s3_route_agent.aws import make_client
         cw = out.cloudwatch_logs
-        logs_region = region or config.aws.region or os.environ.get("AWS_REGION") \
-            or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-        def factory() -> Any:
-            return make_client("logs", logs_region, config.aws.endpoint_url,
-                               connect_timeout=config.aws.connect_timeout_seconds,
-                               read_timeout=config.aws.read_timeout_seconds,
-                               max_attempts=config.aws.max_attempts)
-
         spool = cw.spool_dir or str(Path(config.state_dir) / "spool" / "cloudwatch-logs")
-        sinks.append(CloudWatchLogsSink(factory, cw.log_group, cw.log_stream, spool,
+        sinks.append(CloudWatchLogsSink(logs_client, cw.log_group, cw.log_stream, spool,
                                         cw.spool_max_bytes, cw.create, cw.retry_max_seconds))
     if out.emf.enabled:
         sinks.append(EmfSink(out.emf.namespace, out.emf.path, out.emf.max_bytes, out.emf.backups))

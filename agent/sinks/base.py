@@ -1,10 +1,11 @@
-"""The sink interface: every enabled sink receives every report document."""
+"""The sink interface: every enabled sink receives every report."""
 
 from __future__ import annotations
 
 import abc
 import logging
-from typing import Any
+
+from s3_route_agent.report.document import Report
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +17,9 @@ class Sink(abc.ABC):
     name: str = "sink"
 
     @abc.abstractmethod
-    def emit(self, report: dict[str, Any]) -> None:
-        """Deliver (or durably queue) one report."""
+    def emit(self, report: Report) -> None:
+        """Deliver (or durably queue) one report (JSON sinks write ``report.document``, the
+        redacted JSON document; metric sinks read the typed fields)."""
 
     def flush(self) -> None:
         """Push out anything buffered (called after each cycle and at shutdown)."""

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from s3_route_agent.report.document import render_json
+from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.base import Sink
 from s3_route_agent.statefile import replace_file
 
@@ -39,19 +39,6 @@ MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_SPAN_MS = 24 * 3600 * 1000
 MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD_BYTES
 MAX_EVENT_AGE_MS = 14 * 24 * 3600 * 1000
-
-
-def report_timestamp_ms(report: dict[str, Any], default: float | None = None) -> int:
-    """The report's ``time`` in epoch milliseconds (now when it has none or it does not parse)."""
-    import datetime as _dt
-    value = report.get("time")
-    if isinstance(value, str):
-        try:
-            parsed = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return int(parsed.timestamp() * 1000)
-        except ValueError:
-            pass
-    return int((default if default is not None else time.time()) * 1000)
 
 
 def plan_batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -181,6 +168,11 @@ class Spool:
                 break
         return out
 
+    def count_dropped(self, count: int) -> None:
+        """Count reports dropped before they reached the spool (persistent)."""
+        self.dropped += count
+        self._write_state()
+
     def acknowledge(self, nbytes: int, dropped: int = 0) -> None:
         """Mark the next ``nbytes`` of lines as sent (``dropped`` of them rejected by the service)."""
         self.offset += nbytes
@@ -232,25 +224,23 @@ class CloudWatchLogsSink(Sink):
         """Reports dropped because the spool was full or CloudWatch rejected them (persistent)."""
         return self.spool.dropped
 
-    def _stream_for(self, report: dict[str, Any]) -> str:
+    def _stream_for(self, report: Report) -> str:
         if self.log_stream:
             return self.log_stream
-        ident = report.get("identity") or {}
         # The CloudWatch agent config in cloudwatch/ uses {instance_id} as the stream, so a host's
         # reports land in the same stream whichever way they are shipped.
-        return str(ident.get("instance_id") or socket.gethostname())
+        instance = report.identity.instance_id if report.identity else None
+        return str(instance or socket.gethostname())
 
-    def emit(self, report: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
         """Spool the report durably, then try to send what is pending."""
-        message = render_json(report)
+        message = report.to_json()
         if len(message.encode("utf-8")) > MAX_EVENT_BYTES:
-            self.spool.dropped += 1
-            self.spool._write_state()
+            self.spool.count_dropped(1)
             logger.error("report %s is larger than a log event may be (%d bytes); dropped",
-                         report.get("run_id"), MAX_EVENT_BYTES)
+                         report.run_id, MAX_EVENT_BYTES)
             return
-        self.spool.append({"t": report_timestamp_ms(report), "s": self._stream_for(report),
-                           "m": message})
+        self.spool.append({"t": report.time_ms, "s": self._stream_for(report), "m": message})
         self.flush()
 
     def flush(self, force: bool = False) -> None:

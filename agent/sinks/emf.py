@@ -19,8 +19,10 @@ import logging
 import sys
 from typing import IO, Any
 
+from s3_route_agent.engine.model import PRIVATE_PATHS, Status, TargetVerdict
+from s3_route_agent.redact import redact
+from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.base import Sink
-from s3_route_agent.sinks.cloudwatch_logs import report_timestamp_ms
 from s3_route_agent.sinks.jsonl import RotatingLineWriter
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,6 @@ MAX_METRICS_PER_DIRECTIVE = 100
 # its expected path, whichever path that is).
 TARGET_DIMENSIONS = (("TargetName", "Path", "Expected"), ("TargetName", "Expected"))
 HOST_DIMENSIONS = (("Status",), ())
-PRIVATE_PATHS = frozenset({"gateway", "interface"})
 
 # metric name -> unit (EMF units are CloudWatch's StandardUnit names).
 TARGET_METRICS = {"PathOk": "Count", "PathPrivate": "Count", "DnsSeconds": "Seconds",
@@ -40,56 +41,44 @@ HOST_METRICS = {"CheckOk": "Count", "CycleSeconds": "Seconds", "Ec2Calls": "Coun
                 "InventoryAgeSeconds": "Seconds", "TargetsNotOk": "Count"}
 
 
-def _transfer_seconds(target: dict[str, Any]) -> float | None:
-    """Seconds of the target's test transfer when the report carries one (issue 3's ``transfer``)."""
-    transfer = target.get("transfer")
-    if not isinstance(transfer, dict):
-        return None
-    for key in ("seconds", "duration_seconds"):
-        if isinstance(transfer.get(key), (int, float)):
-            return float(transfer[key])
-    if isinstance(transfer.get("duration_ms"), (int, float)):
-        return float(transfer["duration_ms"]) / 1000.0
-    return None
+def _target_values(verdict: TargetVerdict) -> dict[str, float]:
+    values = {"PathOk": 1.0 if verdict.status is Status.OK else 0.0,
+              "PathPrivate": 1.0 if verdict.path in PRIVATE_PATHS else 0.0}
+    if verdict.dns is not None:
+        values["DnsSeconds"] = round(verdict.dns.latency_ms / 1000.0, 6)
+    seconds = verdict.transfer_seconds
+    if seconds is not None:
+        values["TransferSeconds"] = round(seconds, 6)
+    return values
 
 
-def emf_records(report: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+def emf_records(report: Report, namespace: str) -> list[dict[str, Any]]:
     """The EMF documents for one report: one per target, then one for the host."""
-    ts = report_timestamp_ms(report)
-    ident = report.get("identity") or {}
-    common = {"instance_id": ident.get("instance_id"), "vpc_id": ident.get("vpc_id"),
-              "subnet_id": ident.get("subnet_id"),
-              "availability_zone": ident.get("availability_zone"),
-              "region": ident.get("region"), "run_id": report.get("run_id")}
+    ts = report.time_ms
+    ident = report.identity
+    common = {"instance_id": ident.instance_id if ident else None,
+              "vpc_id": ident.vpc_id if ident else None,
+              "subnet_id": ident.subnet_id if ident else None,
+              "availability_zone": ident.availability_zone if ident else None,
+              "region": ident.region if ident else None, "run_id": report.run_id}
     out: list[dict[str, Any]] = []
-    for target in report.get("targets") or []:
-        values: dict[str, float] = {
-            "PathOk": 1.0 if target.get("status") == "OK" else 0.0,
-            "PathPrivate": 1.0 if target.get("path") in PRIVATE_PATHS else 0.0,
-        }
-        dns = target.get("dns") or {}
-        if isinstance(dns.get("latency_ms"), (int, float)):
-            values["DnsSeconds"] = round(float(dns["latency_ms"]) / 1000.0, 6)
-        transfer = _transfer_seconds(target)
-        if transfer is not None:
-            values["TransferSeconds"] = round(transfer, 6)
+    for verdict in report.verdicts:
         out.append(_document(ts, namespace, TARGET_DIMENSIONS, {
-            "TargetName": str(target.get("name")), "Path": str(target.get("path")),
-            "Expected": str(target.get("expect"))}, values, TARGET_METRICS,
-            dict(common, host=target.get("host"), status=target.get("status"),
-                 reason=target.get("reason"))))
-    facts = report.get("facts") or {}
+            "TargetName": verdict.target.name, "Path": verdict.path.value,
+            "Expected": verdict.target.expect.value}, _target_values(verdict), TARGET_METRICS,
+            dict(common, host=verdict.target.host, status=verdict.status.name,
+                 reason=redact(verdict.reason))))
+    facts = report.facts
     host_values: dict[str, float] = {
-        "CheckOk": 1.0 if report.get("status") == "OK" else 0.0,
-        "CycleSeconds": round(float(report.get("duration_ms") or 0.0) / 1000.0, 6),
-        "Ec2Calls": float(facts.get("ec2_calls") or 0),
-        "TargetsNotOk": float(sum(1 for t in report.get("targets") or []
-                                  if t.get("status") != "OK")),
+        "CheckOk": 1.0 if report.status is Status.OK else 0.0,
+        "CycleSeconds": round(report.duration_seconds, 6),
+        "Ec2Calls": float(facts.ec2_calls),
+        "TargetsNotOk": float(report.targets_not_ok),
     }
-    if isinstance(facts.get("inventory_age_seconds"), (int, float)):
-        host_values["InventoryAgeSeconds"] = float(facts["inventory_age_seconds"])
-    out.append(_document(ts, namespace, HOST_DIMENSIONS, {"Status": str(report.get("status"))},
-                         host_values, HOST_METRICS, dict(common, summary=report.get("summary"))))
+    if facts.inventory_age_seconds is not None:
+        host_values["InventoryAgeSeconds"] = round(facts.inventory_age_seconds, 1)
+    out.append(_document(ts, namespace, HOST_DIMENSIONS, {"Status": report.status.name},
+                         host_values, HOST_METRICS, dict(common, summary=redact(report.summary))))
     return out
 
 
@@ -123,7 +112,7 @@ class EmfSink(Sink):
         self._writer = RotatingLineWriter(path, max_bytes, backups) if path else None
         self._stream = stream
 
-    def emit(self, report: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
         """Write the report's EMF documents, one line each."""
         for doc in emf_records(report, self.namespace):
             line = json.dumps(doc, separators=(",", ":"))

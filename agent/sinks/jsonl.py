@@ -22,9 +22,9 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from s3_route_agent.report.document import render_json
+from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.base import Sink
 from s3_route_agent.statefile import fsync_dir
 
@@ -118,9 +118,9 @@ class JsonLinesSink(Sink):
         """The live file's path."""
         return self._writer.path
 
-    def emit(self, report: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
         """Append the report as one fsync'd line."""
-        self._writer.write_line(render_json(report))
+        self._writer.write_line(report.to_json())
 
     def close(self) -> None:
         """Close the file."""

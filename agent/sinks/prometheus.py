@@ -14,13 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from s3_route_agent.engine.model import Status
+from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.base import Sink
 from s3_route_agent.statefile import replace_file
-from s3_route_agent.sinks.emf import _transfer_seconds
 
 logger = logging.getLogger(__name__)
-
-_STATUS_VALUE = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
 
 def _label(value: Any) -> str:
@@ -32,41 +31,48 @@ def _labels(**labels: Any) -> str:
     return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}"
 
 
-def prometheus_text(report: dict[str, Any]) -> str:
+def sample_value(value: float) -> str:
+    """A sample value that parses back to exactly ``value``: Python's shortest round-trip
+    ``repr`` of the float (Go's ParseFloat, which Prometheus uses, reads it), integers plain.
+    ``{:g}`` keeps 6 significant digits and puts an epoch timestamp off by up to an hour."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 2 ** 53 else repr(number)
+
+
+def prometheus_text(report: Report) -> str:
     """The report in the Prometheus text exposition format (version 0.0.4)."""
     families: dict[str, tuple[str, str, list[str]]] = {}
 
     def add(name: str, kind: str, help_text: str, labels: str, value: float) -> None:
-        families.setdefault(name, (kind, help_text, []))[2].append(f"{name}{labels} {value:g}")
+        families.setdefault(name, (kind, help_text, []))[2].append(
+            f"{name}{labels} {sample_value(value)}")
 
-    for t in report.get("targets") or []:
-        lab = _labels(target=t.get("name"), host=t.get("host"), expected=t.get("expect"))
+    for v in report.verdicts:
+        name, host, expect = v.target.name, v.target.host, v.target.expect.value
+        lab = _labels(target=name, host=host, expected=expect)
         add("probe_success", "gauge", "1 when the target's path is the expected one",
-            lab, 1 if t.get("status") == "OK" else 0)
+            lab, 1 if v.status is Status.OK else 0)
         add("probe_path_info", "gauge", "the path traffic to the target takes (value always 1)",
-            _labels(target=t.get("name"), host=t.get("host"), expected=t.get("expect"),
-                    path=t.get("path"), status=t.get("status")), 1)
-        dns = t.get("dns") or {}
-        if isinstance(dns.get("latency_ms"), (int, float)):
+            _labels(target=name, host=host, expected=expect, path=v.path.value,
+                    status=v.status.name), 1)
+        if v.dns is not None:
             add("probe_dns_lookup_time_seconds", "gauge", "DNS lookup time of the target",
-                _labels(target=t.get("name")), float(dns["latency_ms"]) / 1000.0)
-        transfer = _transfer_seconds(t)
-        if transfer is not None:
+                _labels(target=name), v.dns.latency_ms / 1000.0)
+        seconds = v.transfer_seconds
+        if seconds is not None:
             add("probe_transfer_duration_seconds", "gauge", "test transfer time of the target",
-                _labels(target=t.get("name")), transfer)
+                _labels(target=name), seconds)
     add("probe_duration_seconds", "gauge", "how long the whole check took", "",
-        float(report.get("duration_ms") or 0) / 1000.0)
+        report.duration_seconds)
     add("s3_route_agent_status", "gauge", "overall Nagios status: 0 OK 1 WARNING 2 CRITICAL "
-        "3 UNKNOWN", "", _STATUS_VALUE.get(str(report.get("status")), 3))
-    facts = report.get("facts") or {}
+        "3 UNKNOWN", "", int(report.status))
     add("s3_route_agent_ec2_calls", "gauge", "EC2 API calls the last check made", "",
-        float(facts.get("ec2_calls") or 0))
-    if isinstance(facts.get("inventory_age_seconds"), (int, float)):
+        report.facts.ec2_calls)
+    if report.facts.inventory_age_seconds is not None:
         add("s3_route_agent_inventory_age_seconds", "gauge", "age of the EC2 facts used", "",
-            float(facts["inventory_age_seconds"]))
-    from s3_route_agent.sinks.cloudwatch_logs import report_timestamp_ms
+            report.facts.inventory_age_seconds)
     add("s3_route_agent_last_run_timestamp_seconds", "gauge", "when the last check ran", "",
-        report_timestamp_ms(report) / 1000.0)
+        report.time_ms / 1000.0)
     lines: list[str] = []
     for name, (kind, help_text, samples) in families.items():
         lines.append(f"# HELP {name} {help_text}")
@@ -88,7 +94,7 @@ class PrometheusTextfileSink(Sink):
                            "ignores it", self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def emit(self, report: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
         """Atomically replace the file with this report's metrics."""
         # 0644: node_exporter usually runs as another user.
         replace_file(self.path, prometheus_text(report), mode=0o644)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any
+from typing import IO
 
-from s3_route_agent.report.document import render_json
+from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.base import Sink
 
 logger = logging.getLogger(__name__)
@@ -21,10 +21,10 @@ class StdoutSink(Sink):
         """Write to ``stream``; default the process's stdout at emit time."""
         self._stream = stream
 
-    def emit(self, report: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
         """Print one line and flush, so a pipe reader sees it at once."""
         stream = self._stream or sys.stdout
-        stream.write(render_json(report) + "\n")
+        stream.write(report.to_json() + "\n")
         stream.flush()
 
     def flush(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 from botocore.validate import validate_parameters
 
 from s3_route_agent.devenv.localenv.environment import LocalEnvironment
+from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.emf import HOST_METRICS, TARGET_METRICS, emf_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ _KEYWORDS = {"fields", "filter", "stats", "sort", "limit", "display", "parse", "
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_EC2_METADATA_DISABLED="true")
     from s3_route_agent.runs.check import run_check
@@ -62,14 +63,14 @@ def _query_fields(query: str) -> set[str]:
             and not re.fullmatch(r"\d+\w*", n)}
 
 
-def _known_fields(report: dict[str, Any]) -> set[str]:
-    fields = _flatten(report)
+def _known_fields(report: Report) -> set[str]:
+    fields = _flatten(report.document)
     for doc in emf_records(report, NAMESPACE):
         fields |= _flatten(doc)
     return fields
 
 
-def test_agent_config_ships_the_reports(report: dict[str, Any]) -> None:
+def test_agent_config_ships_the_reports(report: Report) -> None:
     config = json.loads((ASSETS / "amazon-cloudwatch-agent.json").read_text())
     collect = config["logs"]["logs_collected"]["files"]["collect_list"]
     by_group = {c["log_group_name"]: c for c in collect}
@@ -83,7 +84,7 @@ def test_agent_config_ships_the_reports(report: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ASSETS / "queries").glob("*.query")))
-def test_queries_name_only_report_fields(name: str, report: dict[str, Any]) -> None:
+def test_queries_name_only_report_fields(name: str, report: Report) -> None:
     fields = _query_fields((ASSETS / "queries" / name).read_text())
     assert fields, "a query that names no field checks nothing"
     unknown = fields - _known_fields(report)
@@ -94,7 +95,7 @@ def test_queries_exist() -> None:
     assert len(list((ASSETS / "queries").glob("*.query"))) >= 2
 
 
-def _metric_names(report: dict[str, Any]) -> dict[str, list[set[str]]]:
+def _metric_names(report: Report) -> dict[str, list[set[str]]]:
     """metric name -> the dimension sets the EMF lines publish it with."""
     out: dict[str, list[set[str]]] = {}
     for doc in emf_records(report, NAMESPACE):
@@ -104,7 +105,7 @@ def _metric_names(report: dict[str, Any]) -> dict[str, list[set[str]]]:
     return out
 
 
-def test_dashboard_names_published_metrics(report: dict[str, Any]) -> None:
+def test_dashboard_names_published_metrics(report: Report) -> None:
     dashboard = json.loads((ASSETS / "dashboard.json").read_text())
     published = _metric_names(report)
     names = set(TARGET_METRICS) | set(HOST_METRICS)
@@ -126,7 +127,7 @@ def test_dashboard_names_published_metrics(report: dict[str, Any]) -> None:
     assert seen >= 3
 
 
-def test_alarm_is_a_valid_put_metric_alarm_request(report: dict[str, Any]) -> None:
+def test_alarm_is_a_valid_put_metric_alarm_request(report: Report) -> None:
     alarm = json.loads((ASSETS / "alarm-path-not-ok.json").read_text())
     model = botocore.session.get_session().get_service_model("cloudwatch")
     validate_parameters(alarm, model.operation_model("PutMetricAlarm").input_shape)

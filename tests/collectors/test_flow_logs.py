@@ -11,7 +11,7 @@ import time
 import boto3
 import pytest
 
-from s3_route_agent.collectors.flow_logs import (FlowLogSettings, PendingStore, attach, build_query, collect,
+from s3_route_agent.collectors.flow_logs import (FlowLogSettings, PendingStore, build_query, collect,
                             corroborate, log_fields, start_query)
 from s3_route_agent.devenv.localenv.environment import safe_environ
 from s3_route_agent.devenv.localenv.world import start_moto_server
@@ -81,7 +81,15 @@ def test_collect_reads_the_traffic_path(logs, addresses, path, codes):
     assert result is not None and result.status == "found"
     assert result.corroborates_run == "run-a"
     assert result.path == path and result.traffic_paths == codes
-    assert all(f["dstaddr"] in addresses for f in result.flows)
+    assert all(f.dstaddr in addresses for f in result.flows)
+
+
+def _attached(run_id: str, answers) -> dict:
+    """The document of a report that carries ``answers`` under ``flow_logs``."""
+    from s3_route_agent.engine.model import Status
+    from s3_route_agent.report.document import Report
+    return Report(run_id=run_id, started=T0, duration_seconds=0.0, identity=None,
+                  status=Status.OK, flow_logs=tuple(answers)).document
 
 
 def test_no_records_waits_then_gives_up(logs):
@@ -98,7 +106,7 @@ def test_later_run_attaches_the_answer(logs, tmp_path):
     assert first == [] and [p.run_id for p in store.load()] == ["run-1"]
     second = corroborate(logs, SETTINGS, store, now=T0 + 400)
     assert [c.corroborates_run for c in second] == ["run-1"] and store.load() == []
-    report = attach({"run_id": "run-2"}, second)
+    report = _attached("run-2", second)
     assert report["flow_logs"][0]["corroborates_run"] == "run-1"
     assert report["flow_logs"][0]["path"] == "gateway"
 
@@ -118,6 +126,6 @@ def test_attached_answers_match_the_report_schema(logs, tmp_path):
     store = PendingStore(tmp_path)
     corroborate(logs, SETTINGS, store, now=T0 + 10,
                 new_run=("run-9", ENI, ["203.0.113.11"], T0, T0 + 5))
-    report = attach({}, corroborate(logs, SETTINGS, store, now=T0 + 400))
+    report = _attached("run-10", corroborate(logs, SETTINGS, store, now=T0 + 400))
     jsonschema.validate(report["flow_logs"], report_schema()["properties"]["flow_logs"])
     assert report["flow_logs"][0]["path"] == "public"

@@ -51,7 +51,7 @@ def test_canaries_cleaned_and_stale_ones_removed(lab: Lab) -> None:
     config = lab.agent_config("cleanup", [{"name": "r", "host": "{bucket}.s3.{region}.amazonaws.com",
                                            "bucket": "demo-bucket", "expect": "gateway"}],
                               probe=False)
-    code, report, _ = lab.run_agent(config)
+    code, report, _, _ = lab.run_agent(config)
     transfer = report["targets"][0]["transfer"]
     assert transfer["stale_canaries_removed"] == 1
     assert transfer["outcome"] == "ok" and transfer["canary_deleted"] is True
@@ -65,7 +65,7 @@ def test_transfer_phases_recorded(lab: Lab) -> None:
     config = lab.agent_config("phases", [{"name": "r", "host": "{bucket}.s3.{region}.amazonaws.com",
                                           "bucket": "demo-bucket", "expect": "gateway"}],
                               probe=False, size_bytes=256 * 1024)
-    _, report, _ = lab.run_agent(config)
+    _, report, _, _ = lab.run_agent(config)
     steps = {s["step"]: s for s in report["targets"][0]["transfer"]["steps"]}
     assert set(steps) == {"cleanup", "put", "get", "delete"}
     for name in ("put", "get", "delete"):
@@ -99,7 +99,7 @@ def test_oracle_answers_per_namespace(lab: Lab) -> None:
          "expect": "interface"},
         {"name": "pub", "host": "{bucket}.s3.amazonaws.com", "bucket": "demo-bucket",
          "expect": "public"}], probe=False)
-    code, report, _ = lab.run_agent(config)
+    code, report, _, _ = lab.run_agent(config)
     targets = {t["name"]: t for t in report["targets"]}
     expected = {
         "gw": ("s3-gateway-eu-west-1", {gw: "200", itf: "AccessDenied", "public": "AccessDenied"},

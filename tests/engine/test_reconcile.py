@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from s3_route_agent.engine.evidence import (Hop, OracleSection, ProbeEvidence, SnifferResult,
+                                            SynSeen, Traceroute, TransferResult, TransferStep)
 from s3_route_agent.engine.model import Expect, PathKind, Status
+from s3_route_agent.engine.oracle import OracleEvidence
 from s3_route_agent.engine.reconcile import reconcile
 
 GW = "198.51.100.11"
@@ -12,14 +15,14 @@ ENI = "10.0.2.50"
 NAT = "10.0.0.5"
 
 
-def _transfer(peer: str | None, outcome: str = "ok", message: str = "") -> dict:
-    return {"peer_address": peer, "outcome": outcome, "message": message}
+def _transfer(peer: str | None, outcome: str = "ok", message: str = "") -> TransferResult:
+    steps = (TransferStep("put", ok=outcome == "ok", peer_address=peer),) if peer else ()
+    return TransferResult(host="h", outcome=outcome, message=message, steps=steps)
 
 
-def _trace(*hops: tuple[str | None, bool], destination: str = GW) -> dict:
-    return {"traceroute": {"skipped": False, "destination": destination,
-                           "hops": [{"ttl": i + 1, "address": a, "reached": r}
-                                    for i, (a, r) in enumerate(hops)]}}
+def _trace(*hops: tuple[str | None, bool], destination: str = GW) -> ProbeEvidence:
+    return ProbeEvidence(traceroute=Traceroute(destination=destination, port=443, hops=tuple(
+        Hop(ttl=i + 1, address=a, reached=r) for i, (a, r) in enumerate(hops))))
 
 
 # (name, path, addresses, route target, transfer, probe, proxy, status, confirmed, refresh, phrase)
@@ -54,10 +57,10 @@ RULES = [
     ("skipped transfer: nothing to say", PathKind.GATEWAY, [GW], "vpce-1",
      _transfer(None, "skipped", "mrap name"), None, None, Status.OK, False, False, None),
     ("skipped traceroute is no evidence", PathKind.GATEWAY, [GW], "vpce-1", None,
-     {"traceroute": {"skipped": True, "reason": "no CAP_NET_RAW"}}, None, Status.OK, False,
+     ProbeEvidence(traceroute=Traceroute.skip("no CAP_NET_RAW")), None, Status.OK, False,
      False, None),
     ("sniffer saw a SYN elsewhere", PathKind.GATEWAY, [GW], "vpce-1", _transfer(GW),
-     {"sniffer": {"skipped": False, "syn_destinations": ["198.51.100.99"]}}, None,
+     ProbeEvidence(sniffer=SnifferResult(syns=(SynSeen("198.51.100.99", 443, "eth0"),))), None,
      Status.WARNING, False, True, "not to the transfer's peer"),
 ]
 
@@ -84,9 +87,11 @@ def test_rule(name, path, addresses, route, transfer, probe, proxy, status, conf
 # --- the path oracle: S3's own statement outranks the prediction -------------------------------
 
 def _oracle(path: str | None, agrees: bool | None, conclusive: bool = True,
-            kind: str = "policy") -> dict:
-    return {"conclusive": conclusive, "path": path, "agrees_with_prediction": agrees,
-            "kind": kind, "evidence": [f"S3 says {path}."]}
+            kind: str = "policy") -> OracleSection:
+    said = OracleEvidence(conclusive=conclusive, through_endpoint=None, vpce_id=None,
+                          path=PathKind(path) if path else None, agrees=agrees, kind=kind,
+                          evidence=(f"S3 says {path}.",))
+    return OracleSection(bucket="b", prefix="oracle/", host="h", reads=(), evidence=said)
 
 
 # (name, predicted path, oracle, expect, status, confirmed, refresh)

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from s3_route_agent.live import probe
+from s3_route_agent.engine.evidence import SynSeen
 from s3_route_agent.live.probe import SynSniffer, classify_hop, raw_capability, syn_traceroute
 
 HAVE_RAW, WHY_NOT = raw_capability()
@@ -32,9 +33,9 @@ def test_without_cap_net_raw_probes_are_skipped(monkeypatch: pytest.MonkeyPatch)
     ok, why = raw_capability()
     assert not ok and "CAP_NET_RAW" in why
     trace = syn_traceroute("127.0.0.1", 443, 3, 0.5)
-    assert trace["skipped"] and "CAP_NET_RAW" in trace["reason"]
+    assert trace.skipped and "CAP_NET_RAW" in trace.reason
     sniffed = SynSniffer().start().stop()
-    assert sniffed["skipped"] and "CAP_NET_RAW" in sniffed["reason"]
+    assert sniffed.skipped and "CAP_NET_RAW" in sniffed.reason
 
 
 def test_scapy_not_imported_by_the_agent() -> None:
@@ -60,10 +61,10 @@ def listener():
 def test_traceroute_to_loopback_reaches_at_hop_one(listener: int) -> None:
     """A SYN traceroute to 127.0.0.1 gets the SYN-ACK from the destination at TTL 1."""
     trace = syn_traceroute("127.0.0.1", listener, 3, 1.0, nat_addresses=["10.0.0.5"])
-    assert not trace["skipped"]
-    assert trace["reached"] and trace["hops"][0]["reached"]
-    assert trace["hops"][0]["kind"] == "destination"
-    assert trace["intermediate_hops"] == [] and trace["first_hop_is_nat"] is False
+    assert not trace.skipped
+    assert trace.reached and trace.hops[0].reached
+    assert trace.hops[0].kind == "destination"
+    assert trace.intermediate_hops == () and trace.first_hop_is_nat is False
 
 
 @pytest.mark.skipif(not HAVE_RAW, reason=f"packet probes unavailable: {WHY_NOT}")
@@ -73,6 +74,6 @@ def test_sniffer_sees_the_syn(listener: int) -> None:
     with socket.create_connection(("127.0.0.1", listener), timeout=2):
         pass
     seen = sniffer.stop()
-    assert not seen["skipped"]
-    assert "127.0.0.1" in seen["syn_destinations"]
-    assert {"dst": "127.0.0.1", "dport": listener, "iface": "lo"} in seen["syns"]
+    assert not seen.skipped
+    assert "127.0.0.1" in seen.syn_destinations
+    assert SynSeen("127.0.0.1", listener, "lo") in seen.syns

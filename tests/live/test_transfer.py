@@ -12,7 +12,13 @@ import boto3
 import pytest
 
 from s3_route_agent.engine.model import Expect, Target
-from s3_route_agent.live.transfer import TransferPlan, make_transfer_client, plan_transfer, run_transfer
+from s3_route_agent.config import AgentConfig
+from s3_route_agent.engine.evidence import TransferPlan
+from s3_route_agent.live.transfer import plan_transfer, run_transfer
+from s3_route_agent.wiring import AwsClients
+
+# The transfer's S3 clients, built as the agent's wiring builds them.
+CLIENT_FOR = AwsClients(AgentConfig()).s3_for_plan
 
 VPCE = "vpce-0abc123-xyz12345.s3.eu-west-1.vpce.amazonaws.com"
 PREFIX = "s3-route-agent/canary/"
@@ -100,7 +106,7 @@ def _keys(url: str) -> list[str]:
 def test_transfer_round_trip(moto_url: str) -> None:
     """PUT, GET with equal checksum, DELETE; peer from the socket; phases; canary gone."""
     plan = TransferPlan("127.0.0.1", _bucket(moto_url), moto_url, "path", "eu-west-1")
-    result = run_transfer(plan, prefix=PREFIX, size_bytes=100_000, timeout=5)
+    result = run_transfer(plan, client_for=CLIENT_FOR, prefix=PREFIX, size_bytes=100_000, timeout=5)
     assert result.ok, result.message
     assert result.checksum_match is True and result.canary_deleted is True
     assert result.peer_address == "127.0.0.1"
@@ -125,7 +131,7 @@ def test_stale_canaries_removed(moto_url: str) -> None:
     for key in (f"{PREFIX}old", "old-but-not-a-canary"):
         keys[key].last_modified -= datetime.timedelta(hours=2)   # left by a killed run
     plan = TransferPlan("127.0.0.1", bucket, moto_url, "path", "eu-west-1")
-    result = run_transfer(plan, prefix=PREFIX, size_bytes=10, timeout=5)
+    result = run_transfer(plan, client_for=CLIENT_FOR, prefix=PREFIX, size_bytes=10, timeout=5)
     assert result.ok and result.stale_canaries_removed == 1
     assert sorted(_keys(moto_url)) == sorted([f"{PREFIX}young", "old-but-not-a-canary"])
 
@@ -159,7 +165,7 @@ def test_access_denied_is_a_policy_denial() -> None:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         result = run_transfer(TransferPlan("127.0.0.1", "canary", url, "path", "eu-west-1"),
-                              prefix=PREFIX, size_bytes=10, timeout=5)
+                              client_for=CLIENT_FOR, prefix=PREFIX, size_bytes=10, timeout=5)
     finally:
         server.shutdown()
         server.server_close()
@@ -177,7 +183,7 @@ def test_network_failure() -> None:
     port = sock.getsockname()[1]
     sock.close()
     plan = TransferPlan("127.0.0.1", "canary", f"http://127.0.0.1:{port}", "path", "eu-west-1")
-    result = run_transfer(plan, prefix=PREFIX, size_bytes=10, timeout=2)
+    result = run_transfer(plan, client_for=CLIENT_FOR, prefix=PREFIX, size_bytes=10, timeout=2)
     assert result.outcome == "network_error"
     assert [s.step for s in result.steps][-1] == "delete"
 
@@ -186,14 +192,14 @@ def test_sigterm_during_transfer_deletes_canary(moto_url: str) -> None:
     """SIGTERM in the middle of the transfer: the canary is deleted, then SystemExit."""
     plan = TransferPlan("127.0.0.1", _bucket(moto_url), moto_url, "path", "eu-west-1")
 
-    def factory(p, timeout, recorder):
-        client = make_transfer_client(p, timeout, recorder)
+    def factory(p, timeout):
+        client = CLIENT_FOR(p, timeout)
         client.meta.events.register("after-call.s3.PutObject",
                                     lambda **_: os.kill(os.getpid(), signal.SIGTERM))
         return client
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as exc:
-        run_transfer(plan, prefix=PREFIX, size_bytes=1000, timeout=5, client_factory=factory)
+        run_transfer(plan, client_for=factory, prefix=PREFIX, size_bytes=1000, timeout=5)
     assert exc.value.code == 128 + signal.SIGTERM
     assert _keys(moto_url) == []
     assert signal.getsignal(signal.SIGTERM) == before

@@ -40,6 +40,10 @@ def throttled(region: str):
     raise InventoryError("throttled", "EC2 DescribeRouteTables throttled: RequestLimitExceeded")
 
 
+def no_transfer(*_: object) -> None:
+    raise AssertionError("these configs run no test transfer")
+
+
 def deps(tmp_path: Path, clock: Clock) -> CheckDeps:
     def cache_for(ident: Identity) -> InventoryCache:
         return InventoryCache(tmp_path, ident.region, ident.vpc_id, ident.subnet_id,
@@ -49,7 +53,7 @@ def deps(tmp_path: Path, clock: Clock) -> CheckDeps:
         identity=lambda: IDENTITY,
         resolve=lambda host: DnsAnswer(host, (ResolvedAddress("198.51.100.10", "ipv4", 60),)),
         ec2_client=throttled, s3_ranges=lambda: (S3Range("198.51.100.0/25", "eu-west-1"),),
-        cache_for=cache_for, clock=clock)
+        s3_client_for=no_transfer, cache_for=cache_for, clock=clock)
 
 
 CONFIG = parse_config("inventory: {ttl_seconds: 100}\n"
@@ -64,18 +68,18 @@ def test_stale_facts_warn_only_after_twice_the_ttl(tmp_path, now, status):
     InventoryCache(tmp_path, "eu-west-1", "vpc-1", "subnet-1", ttl_seconds=100,
                    clock=clock).store(INVENTORY)
     result = run_check(CONFIG, deps(tmp_path, clock))
-    target = result.report["targets"][0]
+    target = result.report.document["targets"][0]
     assert target["path"] == "gateway"
     assert result.status is status
     stale_noted = any("stale" in e for e in target["evidence"])
     assert stale_noted is (now > 1100.0)
-    assert ("throttled" in (result.report["facts"]["stale"] or "")) is (now > 1100.0)
+    assert ("throttled" in (result.report.document["facts"]["stale"] or "")) is (now > 1100.0)
 
 
 def test_no_cache_and_throttled_is_unknown(tmp_path):
     result = run_check(CONFIG, deps(tmp_path, Clock(5000.0)))
     assert result.status is Status.UNKNOWN
-    assert result.report["errors"] == ["EC2 DescribeRouteTables throttled: RequestLimitExceeded"]
+    assert result.report.document["errors"] == ["EC2 DescribeRouteTables throttled: RequestLimitExceeded"]
 
 
 def test_ttl_jitter_shortens_life_within_the_fraction(tmp_path):

@@ -75,7 +75,7 @@ def config(local_env, tmp_path, monkeypatch):
 def test_policies_section_buckets_and_endpoints(local_env, config):
     ids = local_env.ids
     result = run_check(config, build_check_deps(config))
-    report = result.report
+    report = result.report.document
     jsonschema.validate(report, report_schema())
     buckets = {b["bucket"]: b for b in report["policies"]["buckets"]}
     assert set(buckets) == {DEMO_BUCKET, FAR_BUCKET}
@@ -111,7 +111,7 @@ def test_policies_section_buckets_and_endpoints(local_env, config):
     assert by_name["bucket-regional"]["status"] == "OK"
     assert report["errors"] == []
 
-    text = render_text(report)
+    text = render_text(result.report)
     assert f"  bucket {DEMO_BUCKET}: eu-west-1; enforces aws:SourceVpce " \
            f"{ids.gateway_endpoint_id} [api]" in text
     assert f"  bucket {FAR_BUCKET}: us-east-1 (another region: bypasses this VPC's gateway " \
@@ -122,13 +122,13 @@ def test_policies_section_buckets_and_endpoints(local_env, config):
 
 def test_warm_run_makes_no_s3_calls(config):
     deps = build_check_deps(config)
-    cold = run_check(config, deps).report["facts"]
-    warm = run_check(config, deps).report["facts"]
+    cold = run_check(config, deps).report.document["facts"]
+    warm = run_check(config, deps).report.document["facts"]
     # GetBucketLocation + GetBucketPolicy per bucket, then nothing inside the TTL.
     assert cold["s3_calls"] == 4 and cold["bucket_facts_source"] == "api"
     assert warm["s3_calls"] == 0 and warm["bucket_facts_source"] == "cache"
     assert warm["ec2_calls"] == 0
-    refreshed = run_check(config, deps, force_refresh=True).report["facts"]
+    refreshed = run_check(config, deps, force_refresh=True).report.document["facts"]
     assert refreshed["s3_calls"] == 4
 
 
@@ -149,18 +149,18 @@ def test_access_denied_and_missing_policy_are_facts_not_errors(local_env, config
     with stub:
         result = run_check(config, deps)
     stub.assert_no_pending_responses()
-    buckets = {b["bucket"]: b for b in result.report["policies"]["buckets"]}
+    buckets = {b["bucket"]: b for b in result.report.document["policies"]["buckets"]}
     denied = buckets[DEMO_BUCKET]
     assert denied["policy"] == "unreadable" and denied["enforced"] is None
     assert any("GetBucketPolicy" in p and "AccessDenied" in p for p in denied["problems"])
     assert any("could not be read (AccessDenied)" in e for e in denied["evidence"])
     assert buckets[FAR_BUCKET]["policy"] == "none" and buckets[FAR_BUCKET]["problems"] == []
-    assert result.report["errors"] == [] and result.status is Status.OK
-    jsonschema.validate(result.report, report_schema())
+    assert result.report.document["errors"] == [] and result.status is Status.OK
+    jsonschema.validate(result.report.document, report_schema())
 
 
 def test_without_collector_there_is_no_policies_section(config):
     deps = replace(build_check_deps(config), bucket_facts=None)
-    report = run_check(config, deps).report
+    report = run_check(config, deps).report.document
     assert "policies" not in report and report["facts"]["s3_calls"] == 0
     jsonschema.validate(report, report_schema())

@@ -25,9 +25,10 @@ from s3_route_agent.runs.check import CheckDeps
 from s3_route_agent.config import AgentConfig
 from s3_route_agent.runs.daemon import EXIT_CONFIG, Daemon, SdNotifier, call_with_timeout, host_phase, StepTimeout
 from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_environ
-from s3_route_agent.report.document import report_schema
+from s3_route_agent.engine.model import Identity, Status
+from s3_route_agent.report.document import Report, report_schema
 from s3_route_agent.sinks import FanOut
-from support import MemorySink
+from support import MemorySink, TransfersTo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -505,22 +506,17 @@ def test_first_cycle_waits_for_the_host_phase(env: LocalEnvironment, tmp_path: P
 @pytest.fixture
 def flow_logs_world(env: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                     ) -> Path:
-    """A canary bucket, transfers sent to moto on 127.0.0.1, and a flow-log group holding what
-    the VPC would deliver for the transfer's flow (peer 127.0.0.1 here) plus another ENI's flow
-    that must not count. Returns a config with transfer and flow_logs enabled."""
-    import dataclasses
+    """A canary bucket and a flow-log group holding what the VPC would deliver for the
+    transfer's flow (peer 127.0.0.1 here: transfers go to moto, ``TransfersTo``) plus another
+    ENI's flow that must not count. Returns a config with transfer and flow_logs enabled."""
     import uuid
 
     import boto3
 
-    import s3_route_agent.live.apply
     bucket = f"canary-{uuid.uuid4().hex[:12]}"
     endpoint = env.moto.endpoint_url
     boto3.client("s3", region_name="eu-west-1", endpoint_url=endpoint).create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    original = s3_route_agent.live.apply.run_transfer
-    monkeypatch.setattr(s3_route_agent.live.apply, "run_transfer", lambda plan, **kw: original(
-        dataclasses.replace(plan, endpoint_url=endpoint, addressing_style="path"), **kw))
     for name, value in safe_environ().items():
         monkeypatch.setenv(name, value)
     group = f"/vpc/flow-logs-{uuid.uuid4().hex[:8]}"
@@ -543,12 +539,14 @@ def flow_logs_world(env: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_daemon_corroborates_earlier_runs_with_flow_logs(flow_logs_world: Path,
+                                                         env: LocalEnvironment,
                                                          tmp_path: Path) -> None:
     """Cycle 1 starts a Logs Insights query for its transfer window; cycle 2 collects it and its
     report names run 1 with the traffic path; run 2's own query is left pending."""
     from s3_route_agent.collectors.flow_logs import PendingStore
     memory = MemorySink()
     daemon = Daemon(str(flow_logs_world), max_cycles=2, notifier=SdNotifier({}),
+                    deps_factory=TransfersTo(env.moto.endpoint_url).check_deps,
                     sinks_factory=lambda _c: FanOut([memory]))
     assert daemon.run() == 0
     first, second = memory.reports
@@ -564,7 +562,8 @@ def test_daemon_corroborates_earlier_runs_with_flow_logs(flow_logs_world: Path,
 
 
 def test_check_one_shots_corroborate_earlier_runs_with_flow_logs(
-        flow_logs_world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        flow_logs_world: Path, env: LocalEnvironment,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Timer or cron one-shots: each `check` attaches what earlier runs' queries found (the
     queue lives in state_dir) and starts one for its own transfer window."""
     import json
@@ -572,7 +571,8 @@ def test_check_one_shots_corroborate_earlier_runs_with_flow_logs(
     from s3_route_agent.cli import main
     reports = []
     for _ in range(2):
-        main(["check", "--config", str(flow_logs_world), "--format", "json"])
+        main(["check", "--config", str(flow_logs_world), "--format", "json"],
+             wiring=TransfersTo(env.moto.endpoint_url))
         reports.append(json.loads(capsys.readouterr().out))
     first, second = reports
     assert "flow_logs" not in first
@@ -598,29 +598,28 @@ def test_flow_log_step_is_bounded(env: LocalEnvironment, tmp_path: Path) -> None
     store = PendingStore(tmp_path)
     step = CycleCorroboration(FlowLogSettings(group, max_wait_seconds=600), store,
                               lambda _region: logs, max_pending=2)
+    identity = Identity(region="eu-west-1", vpc_id="vpc-1", subnet_id="subnet-1",
+                        interface_id="eni-0abc")
     base = time.time()
     for n in range(3):
-        report = {"run_id": f"run-{n}", "identity": {"region": "eu-west-1",
-                                                    "interface_id": "eni-0abc"},
-                  "targets": [{"transfer": {"peer_address": "198.51.100.11"}}]}
-        out = step.step(report, base + n, base + n + 1, base + n + 2)
+        out = step.step(f"run-{n}", identity, ["198.51.100.11"], base + n, base + n + 1,
+                        base + n + 2)
     assert [p.run_id for p in store.load()] == ["run-1", "run-2"]
-    assert [(c["corroborates_run"], c["status"]) for c in out["flow_logs"]] == [
-        ("run-0", "expired")]
+    assert [(c.corroborates_run, c.status) for c in out] == [("run-0", "expired")]
     missing = CycleCorroboration(FlowLogSettings("/no/such/group"), PendingStore(tmp_path / "m"),
                                  lambda _region: logs)
-    fresh = {"run_id": "x", "identity": {"region": "eu-west-1", "interface_id": "eni-0abc"},
-             "targets": [{"transfer": {"peer_address": "198.51.100.11"}}]}
-    assert "flow_logs" not in missing.step(fresh, base, base, base)
+    assert missing.step("x", identity, ["198.51.100.11"], base, base, base) == ()
     assert missing.store.load() == []
 
     class Hanging:
-        def step(self, report: dict[str, Any], *_: float) -> dict[str, Any]:
+        def step(self, *_: Any) -> tuple[Any, ...]:
             time.sleep(5)
-            return dict(report, flow_logs=[{"never": True}])
+            return ("never",)
     config = env.write_config(tmp_path / "c.yaml", daemon={"step_timeout_seconds": 0.3})
     daemon = Daemon(str(config), notifier=SdNotifier({}), sinks_factory=lambda _c: FanOut([]))
     from s3_route_agent.config import load_config
     started = time.monotonic()
-    kept = daemon._corroborate(Hanging(), {"run_id": "r"}, time.time(), load_config(config))
-    assert kept == {"run_id": "r"} and time.monotonic() - started < 2
+    report = Report(run_id="r", started=time.time(), duration_seconds=0.0, identity=identity,
+                    status=Status.OK)
+    kept = daemon._corroborate(Hanging(), report, time.time(), load_config(config))
+    assert kept is report and time.monotonic() - started < 2

@@ -31,8 +31,8 @@ def config_path(local_env, tmp_path, monkeypatch):
     return local_env.write_config(tmp_path / "agent.yaml", state_dir=str(tmp_path / "state"))
 
 
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
+def run_cli(capsys, *argv: str, wiring=None) -> tuple[int, str, str]:
+    code = cli.main(list(argv), wiring=wiring)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -60,7 +60,7 @@ def test_regional_name_is_ok_and_matches_check(local_env, config_path, capsys):
     assert code == 0 and doc["path"] == "gateway" and doc["fixes"] == []
     config = load_config(config_path)
     check = run_check(config, build_check_deps(config))
-    by_host = {t["host"]: t for t in check.report["targets"]}
+    by_host = {t["host"]: t for t in check.report.document["targets"]}
     assert by_host["demo-bucket.s3.eu-west-1.amazonaws.com"]["path"] == doc["path"]
     assert doc["check"]["targets"][0]["addresses"] == \
         by_host["demo-bucket.s3.eu-west-1.amazonaws.com"]["addresses"]
@@ -143,22 +143,24 @@ SECRET_SIGNATURE = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab
     ("presign", "--bucket", "demo-bucket", "--key", "k", "--format", "text"),
     ("check", "--format", "json"),
 ], ids=["explain json", "explain text", "presign json", "presign text", "check json"])
-def test_cli_outputs_are_redacted_like_check(local_env, config_path, capsys, monkeypatch, argv):
+def test_cli_outputs_are_redacted_like_check(local_env, config_path, capsys, argv):
     """A collector message carrying a signature never reaches stdout or stderr of any report
     command (check's stdout is redacted; explain and presign embed the same check report)."""
-    import s3_route_agent.wiring
     from dataclasses import replace
-    from s3_route_agent.errors import IdentityError
-    real = s3_route_agent.wiring.build_check_deps
 
-    def leaky(config):
-        def identity():
-            raise IdentityError("imds_unreachable", "IMDS said https://b.s3.amazonaws.com/k?"
-                                f"X-Amz-Signature={SECRET_SIGNATURE}&AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE")
-        return replace(real(config), identity=identity)
-    monkeypatch.setattr(s3_route_agent.wiring, "build_check_deps", leaky)
+    from s3_route_agent.errors import IdentityError
+    from s3_route_agent.wiring import Wiring
+
+    class Leaky(Wiring):
+        def check_deps(self, config):
+            def identity():
+                raise IdentityError("imds_unreachable", "IMDS said https://b.s3.amazonaws.com/"
+                                    f"k?X-Amz-Signature={SECRET_SIGNATURE}&AWSAccessKeyId="
+                                    "AKIAIOSFODNN7EXAMPLE")
+            return replace(super().check_deps(config), identity=identity)
     command, *rest = argv
-    code, out, err = run_cli(capsys, command, "--config", str(config_path), *rest)
+    code, out, err = run_cli(capsys, command, "--config", str(config_path), *rest,
+                             wiring=Leaky())
     assert code == 3
     assert "X-Amz-Signature=" in out + err  # the message itself is there, its secret is not
     for secret in (SECRET_SIGNATURE, "AKIAIOSFODNN7EXAMPLE"):

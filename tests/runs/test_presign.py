@@ -412,22 +412,21 @@ def test_cli_presign_bad_arguments_exit_unknown(env_config, capsys):
     assert code == 3
 
 
-def test_audit_runs_no_transfer_even_when_the_config_enables_it(local_env, tmp_path, aws_env,
-                                                                  monkeypatch):
+def test_audit_runs_no_transfer_even_when_the_config_enables_it(local_env, tmp_path, aws_env):
     """presign reuses check but moves no data: transfer, oracle and probes are switched off."""
-    import s3_route_agent.live.apply
+    from dataclasses import replace
+
     from s3_route_agent.wiring import build_check_deps
 
     def no_transfer(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("presign ran a test transfer")
-    monkeypatch.setattr(s3_route_agent.live.apply, "run_transfer", no_transfer)
-    monkeypatch.setattr(s3_route_agent.live.apply, "read_oracle", no_transfer)
     path = local_env.write_config(tmp_path / "agent.yaml", state_dir=str(tmp_path / "state"),
                                   transfer={"enabled": True, "bucket": "demo-bucket"},
                                   oracle={"bucket": "demo-bucket"}, probe={"enabled": True})
     config = load_config(path)
     assert config.transfer.enabled and config.probe.enabled
-    audit = run_presign_audit(config, build_check_deps(config), "demo-bucket", "report.csv")
+    deps = replace(build_check_deps(config), s3_client_for=no_transfer)
+    audit = run_presign_audit(config, deps, "demo-bucket", "report.csv")
     assert audit.report["urls"]
     for target in audit.report["check"]["targets"]:
         assert "transfer" not in target and "probe" not in target and "oracle" not in target

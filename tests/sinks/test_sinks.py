@@ -3,7 +3,7 @@ Prometheus textfile, Nagios perfdata, fan-out. Real files, a real moto server on
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import io
 import json
 import os
@@ -18,7 +18,8 @@ import pytest
 from s3_route_agent.aws import make_client
 from s3_route_agent.devenv.localenv.environment import LocalEnvironment
 from s3_route_agent.devenv.localenv.world import MotoServer
-from s3_route_agent.report.document import report_schema
+from s3_route_agent.engine.model import Expect, PathKind, Status, Target, TargetVerdict
+from s3_route_agent.report.document import Report, report_schema
 from s3_route_agent.sinks import FanOut, Sink
 from s3_route_agent.sinks.cloudwatch_logs import (
     EVENT_OVERHEAD_BYTES,
@@ -35,25 +36,29 @@ from support import MemorySink
 
 
 @pytest.fixture(scope="module")
-def real_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def real_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     """A report from a real check against the local environment (validated by the schema)."""
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_EC2_METADATA_DISABLED="true")
-    from s3_route_agent.runs.check import run_check
     from s3_route_agent.config import load_config
+    from s3_route_agent.runs.check import run_check
     from s3_route_agent.wiring import build_check_deps
     with LocalEnvironment() as env:
         path = env.write_config(tmp_path_factory.mktemp("cfg") / "config.yaml")
         config = load_config(path)
         report = run_check(config, build_check_deps(config)).report
-    jsonschema.validate(report, report_schema())
+    jsonschema.validate(report.document, report_schema())
     return report
 
 
-def _numbered(report: dict[str, Any], i: int) -> dict[str, Any]:
-    out = copy.deepcopy(report)
-    out["run_id"] = f"{i:032x}"
-    return out
+def _numbered(report: Report, i: int) -> Report:
+    return dataclasses.replace(report, run_id=f"{i:032x}")
+
+
+def _one_target_report(name: str, status: Status = Status.OK) -> Report:
+    verdict = TargetVerdict(Target(name, "h", Expect.ANY), PathKind.PUBLIC, status, "r")
+    return Report(run_id="0" * 32, started=1_700_000_000.25, duration_seconds=1.0,
+                  identity=None, status=status, verdicts=(verdict,))
 
 
 # --- JSON Lines -------------------------------------------------------------------------------
@@ -86,10 +91,10 @@ class _Follower:
 
 
 def test_jsonl_rotation_never_loses_a_followed_line(tmp_path: Path,
-                                                    real_report: dict[str, Any]) -> None:
+                                                    real_report: Report) -> None:
     path = tmp_path / "reports.jsonl"
     now = [0.0]
-    sink = JsonLinesSink(path, max_bytes=3 * len(json.dumps(real_report)), backups=2,
+    sink = JsonLinesSink(path, max_bytes=3 * len(real_report.to_json()), backups=2,
                          min_rotate_interval=5.0, clock=lambda: now[0])
     follower = _Follower(path)
     for i in range(40):
@@ -109,7 +114,7 @@ def test_jsonl_rotation_never_loses_a_followed_line(tmp_path: Path,
             jsonschema.validate(json.loads(line), report_schema())
 
 
-def test_jsonl_appends_across_restarts(tmp_path: Path, real_report: dict[str, Any]) -> None:
+def test_jsonl_appends_across_restarts(tmp_path: Path, real_report: Report) -> None:
     path = tmp_path / "r.jsonl"
     for i in range(3):
         sink = JsonLinesSink(path)
@@ -139,7 +144,7 @@ def _stream_messages(endpoint: str, group: str, stream: str) -> list[str]:
 
 
 def test_report_survives_outage_and_restart(tmp_path: Path, moto_server: MotoServer,
-                                           real_report: dict[str, Any]) -> None:
+                                           real_report: Report) -> None:
     spool = tmp_path / "spool"
     group, stream = "/s3-route-agent/outage-test", "host-a"
     down = CloudWatchLogsSink(_logs_factory(f"http://127.0.0.1:{_closed_port()}"), group, stream,
@@ -163,8 +168,8 @@ def test_report_survives_outage_and_restart(tmp_path: Path, moto_server: MotoSer
 
 
 def test_spool_is_bounded_and_counts_drops_across_restarts(tmp_path: Path, moto_server: MotoServer,
-                                                           real_report: dict[str, Any]) -> None:
-    size = len(json.dumps(real_report))
+                                                           real_report: Report) -> None:
+    size = len(real_report.to_json())
     spool = tmp_path / "spool"
     group, stream = "/s3-route-agent/bounded", "host-b"
     down = CloudWatchLogsSink(_logs_factory(f"http://127.0.0.1:{_closed_port()}"), group, stream,
@@ -184,11 +189,11 @@ def test_spool_is_bounded_and_counts_drops_across_restarts(tmp_path: Path, moto_
 
 
 def test_stream_defaults_to_instance_id(tmp_path: Path, moto_server: MotoServer,
-                                        real_report: dict[str, Any]) -> None:
+                                        real_report: Report) -> None:
     sink = CloudWatchLogsSink(_logs_factory(moto_server.endpoint_url), "/s3-route-agent/default",
                               None, tmp_path / "s")
     sink.emit(real_report)
-    instance = real_report["identity"]["instance_id"]
+    instance = real_report.identity.instance_id
     assert len(_stream_messages(moto_server.endpoint_url, "/s3-route-agent/default", instance)) == 1
 
 
@@ -217,11 +222,11 @@ def test_batches_respect_putlogevents_limits() -> None:
 
 # --- EMF ------------------------------------------------------------------------------------------
 
-def test_emf_lines_follow_the_specification(real_report: dict[str, Any]) -> None:
+def test_emf_lines_follow_the_specification(real_report: Report) -> None:
     stream = io.StringIO()
     EmfSink(namespace="Test/S3Route", stream=stream).emit(real_report)
     docs = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert len(docs) == len(real_report["targets"]) + 1
+    assert len(docs) == len(real_report.verdicts) + 1
     for doc in docs:
         directive = doc["_aws"]["CloudWatchMetrics"][0]
         assert isinstance(doc["_aws"]["Timestamp"], int)
@@ -233,7 +238,7 @@ def test_emf_lines_follow_the_specification(real_report: dict[str, Any]) -> None
         for metric in directive["Metrics"]:
             assert isinstance(doc[metric["Name"]], (int, float))
     by_target = {d["TargetName"]: d for d in docs if "TargetName" in d}
-    for target in real_report["targets"]:
+    for target in real_report.document["targets"]:
         doc = by_target[target["name"]]
         assert doc["PathOk"] == (1.0 if target["status"] == "OK" else 0.0)
         assert doc["Path"] == target["path"] and doc["Expected"] == target["expect"]
@@ -242,7 +247,7 @@ def test_emf_lines_follow_the_specification(real_report: dict[str, Any]) -> None
         assert "instance_id" in doc and not dimension_names & {"instance_id", "InstanceId"}
 
 
-def test_emf_file_output(tmp_path: Path, real_report: dict[str, Any]) -> None:
+def test_emf_file_output(tmp_path: Path, real_report: Report) -> None:
     sink = EmfSink(path=str(tmp_path / "emf.jsonl"))
     sink.emit(real_report)
     sink.close()
@@ -255,7 +260,7 @@ def test_emf_file_output(tmp_path: Path, real_report: dict[str, Any]) -> None:
 # --- Prometheus -----------------------------------------------------------------------------------
 
 def test_prometheus_textfile_parses_and_is_replaced_atomically(tmp_path: Path,
-                                                               real_report: dict[str, Any]) -> None:
+                                                               real_report: Report) -> None:
     from prometheus_client.parser import text_string_to_metric_families
     path = tmp_path / "s3_route_agent.prom"
     sink = PrometheusTextfileSink(path)
@@ -269,16 +274,14 @@ def test_prometheus_textfile_parses_and_is_replaced_atomically(tmp_path: Path,
             "probe_dns_lookup_time_seconds", "s3_route_agent_status"} <= set(families)
     success = {s.labels["target"]: s.value for s in families["probe_success"].samples}
     assert success == {t["name"]: (1.0 if t["status"] == "OK" else 0.0)
-                       for t in real_report["targets"]}
+                       for t in real_report.document["targets"]}
     paths = {s.labels["target"]: s.labels["path"] for s in families["probe_path_info"].samples}
-    assert paths == {t["name"]: t["path"] for t in real_report["targets"]}
+    assert paths == {t["name"]: t["path"] for t in real_report.document["targets"]}
 
 
 def test_prometheus_label_escaping() -> None:
     from prometheus_client.parser import text_string_to_metric_families
-    report = {"targets": [{"name": 'we"ird\\name\nx', "host": "h", "expect": "any",
-                           "path": "public", "status": "OK"}], "status": "OK",
-              "duration_ms": 1.0, "facts": {}}
+    report = _one_target_report('we"ird\\name\nx')
     families = {f.name: f for f in text_string_to_metric_families(prometheus_text(report))}
     assert families["probe_success"].samples[0].labels["target"] == 'we"ird\\name\nx'
 
@@ -289,14 +292,14 @@ _PERF_ITEM = re.compile(r"^(?:'(?:[^']|'')+'|[^' =]+)=-?[0-9.]+(?:s|%|B|KB|MB|TB
                         r"(?:;[0-9.:~@-]*){0,4}$")
 
 
-def test_perfdata_is_nagios_formatted(real_report: dict[str, Any]) -> None:
+def test_perfdata_is_nagios_formatted(real_report: Report) -> None:
     data = perfdata(real_report)
     items = data.split(" ")
     assert all(_PERF_ITEM.match(item) for item in items), items
     assert any(item.startswith("duration=") and item.split(";")[0].endswith("s") for item in items)
     text = with_perfdata("line one\nline two", real_report)
     assert text.startswith("line one | ") and text.endswith("\nline two")
-    assert "'odd name_ok'=" in perfdata({"targets": [{"name": "odd name", "status": "OK"}]})
+    assert "'odd name_ok'=" in perfdata(_one_target_report("odd name"))
 
 
 # --- fan-out ------------------------------------------------------------------------------------
@@ -304,11 +307,11 @@ def test_perfdata_is_nagios_formatted(real_report: dict[str, Any]) -> None:
 class _Broken(Sink):
     name = "broken"
 
-    def emit(self, report: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
         raise OSError("disk on fire")
 
 
-def test_fanout_keeps_feeding_other_sinks(real_report: dict[str, Any]) -> None:
+def test_fanout_keeps_feeding_other_sinks(real_report: Report) -> None:
     memory = MemorySink()
     fan = FanOut([_Broken(), memory])
     fan.emit(real_report)

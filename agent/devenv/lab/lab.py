@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import yaml
 
@@ -96,6 +96,15 @@ def _pid_alive(pid: int) -> bool:
         return state != "Z"
     except OSError:
         return False
+
+
+class AgentRun(NamedTuple):
+    """One ``check`` run of the agent inside the lab."""
+
+    exit_code: int
+    report: dict[str, Any]           # the JSON document (the schema's shape)
+    text: str                        # the text output
+    stderr: str
 
 
 class Lab:
@@ -421,17 +430,22 @@ class Lab:
         return subprocess.CompletedProcess(full, proc.returncode, out, err)
 
     def run_agent(self, config_path: Path, *, refresh: bool = False,
-                  env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
-        """``s3-route-agent check --format json`` in the host namespace: (exit, report, stderr)."""
+                  env: dict[str, str] | None = None) -> AgentRun:
+        """``s3-route-agent check`` in the host namespace: its exit code, its JSON report (from
+        ``--report-file``), its text output (what a person reads) and stderr."""
+        report_path = self.workdir / f"report-{secrets.token_hex(4)}.json"
         argv = [sys.executable, "-m", "s3_route_agent", "check", "--config", str(config_path),
-                "--format", "json"] + (["--refresh"] if refresh else [])
+                "--format", "text", "--report-file", str(report_path)] + (
+                    ["--refresh"] if refresh else [])
         done = self.run_in_host(argv, env=env)
         try:
-            report = json.loads(done.stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            raise RuntimeError(f"agent printed no report (exit {done.returncode}): "
+            report = json.loads(report_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise RuntimeError(f"agent wrote no report (exit {done.returncode}): "
                                f"{done.stderr.strip()[-2000:]}") from None
-        return done.returncode, report, done.stderr
+        finally:
+            report_path.unlink(missing_ok=True)
+        return AgentRun(done.returncode, report, done.stdout, done.stderr)
 
 
 def _sigterm_to_exit(signum: int, frame: Any) -> None:

@@ -13,7 +13,6 @@ from s3_route_agent.devenv.lab import lab as lab_module
 from s3_route_agent.devenv.lab.lab import Lab
 from s3_route_agent.devenv.localenv.environment import DEMO_BUCKET
 from s3_route_agent.report.document import render_json
-from s3_route_agent.report.text import render_text
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +133,7 @@ class RunResult:
     index: int
     exit_code: int
     report: dict[str, Any]
+    text: str
     mismatches: list[str]
 
 
@@ -189,9 +189,9 @@ def run_scenario(lab: Lab, scenario: Scenario) -> list[RunResult]:
             if run.before:
                 run.before(lab)
             env = lab.env(**run.env) if run.env else None
-            code, report, _ = lab.run_agent(config, env=env)
-            results.append(RunResult(scenario.name, index, code, report,
-                                     check_expectations(report, run.expected)))
+            done = lab.run_agent(config, env=env)
+            results.append(RunResult(scenario.name, index, done.exit_code, done.report,
+                                     done.text, check_expectations(done.report, run.expected)))
     finally:
         if scenario.teardown:
             scenario.teardown(lab)
@@ -209,7 +209,7 @@ def run_lab_demo(out: TextIO = sys.stdout, output_format: str = "text") -> int:
                 print(f"\n## scenario {scenario.name} (run {result.index + 1}): {scenario.title}",
                       file=out)
                 print(render_json(result.report) if output_format == "json"
-                      else render_text(result.report), file=out)
+                      else result.text.rstrip("\n"), file=out)
                 if result.mismatches:
                     failures += 1
                     for problem in result.mismatches:

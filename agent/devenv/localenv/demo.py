@@ -15,7 +15,7 @@ from typing import TextIO
 from s3_route_agent.runs.check import run_check
 from s3_route_agent.config import load_config
 from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_environ
-from s3_route_agent.report.document import render_json
+from s3_route_agent.redact import redact
 from s3_route_agent.report.text import render_text
 from s3_route_agent.wiring import build_check_deps
 
@@ -38,12 +38,12 @@ def run_local_demo(output_format: str, out: TextIO) -> int:
                   f"{env.dns.port}, IMDS {env.imds.url}; config {config_path}", file=out)
             config = load_config(config_path)
             result = run_check(config, build_check_deps(config))
-            print(render_json(result.report) if output_format == "json"
-                  else render_text(result.report), file=out)
+            print(result.report.to_json() if output_format == "json"
+                  else redact(render_text(result.report)), file=out)
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    got = {t["name"]: t["path"] for t in result.report["targets"]}
+    got = {v.target.name: v.path.value for v in result.report.verdicts}
     wrong = {name: (path, got.get(name)) for name, path in EXPECTED_PATHS.items()
              if got.get(name) != path}
     if wrong:
