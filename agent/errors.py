@@ -57,7 +57,7 @@ _URL_USERINFO_RE = re.compile(r"(?<=://)[^/@\s]+@")
 _MAX_DETAIL = 200
 
 
-def _scrub(text: str) -> str:
+def one_line_detail(text: str) -> str:
     """One line, no access key ids, no URL credentials, bounded length."""
     line = " ".join(str(text).split())
     line = _ACCESS_KEY_RE.sub("[redacted]", line)
@@ -79,12 +79,12 @@ def inventory_error_from(exc: Exception, operation: str) -> InventoryError:
                         bce.CredentialRetrievalError)):
         return InventoryError(
             "no_credentials",
-            f"{api}: no usable AWS credentials ({_scrub(str(exc))}; attach an instance role or "
+            f"{api}: no usable AWS credentials ({one_line_detail(str(exc))}; attach an instance role or "
             "configure credentials)", operation)
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}
         code = str(error.get("Code") or "Unknown")
-        detail = _scrub(str(error.get("Message") or ""))
+        detail = one_line_detail(str(error.get("Message") or ""))
         if code in _ACCESS_DENIED_CODES:
             # The message of UnauthorizedOperation may carry an encoded authorization-failure
             # blob (decodable with sts:DecodeAuthorizationMessage); it is long and adds nothing
@@ -106,7 +106,7 @@ def inventory_error_from(exc: Exception, operation: str) -> InventoryError:
                               operation)
     if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError,
                         bce.ReadTimeoutError, bce.ConnectionClosedError, bce.ConnectionError)):
-        return InventoryError("unreachable", f"{api}: EC2 API unreachable: {_scrub(str(exc))}",
+        return InventoryError("unreachable", f"{api}: EC2 API unreachable: {one_line_detail(str(exc))}",
                               operation)
     return InventoryError("api_error",
-                          f"{api} failed: {type(exc).__name__}: {_scrub(str(exc))}", operation)
+                          f"{api} failed: {type(exc).__name__}: {one_line_detail(str(exc))}", operation)

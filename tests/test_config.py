@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from s3_route_agent.config import load_config, parse_config, targets_for
+from s3_route_agent.config import (config_reference, declared_keys, load_config, parse_config,
+                                   targets_for)
 from s3_route_agent.errors import ConfigError
 from s3_route_agent.engine.model import Expect
 
@@ -92,3 +94,56 @@ def test_file_that_is_not_utf8_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "cannot read config" in info.value.message and "UTF-8" in info.value.message
+
+
+# ---- each key declared once: what the declarations give ----------------------------------------
+
+def _flat(value, prefix=""):
+    """Dotted key paths of a parsed YAML document (list items of mappings as ``key[].``)."""
+    out = set()
+    for key, item in (value or {}).items():
+        path = f"{prefix}{key}"
+        if isinstance(item, dict):
+            out |= _flat(item, path + ".")
+        elif isinstance(item, list) and item and isinstance(item[0], dict):
+            for entry in item:
+                out |= _flat(entry, path + "[].")
+        else:
+            out.add(path)
+    return out
+
+
+def test_every_declared_key_has_a_description_and_a_default():
+    keys = list(declared_keys())
+    assert len(keys) >= 70
+    for key in keys:
+        assert key.rule.doc and "\n" not in key.rule.doc, key.path
+
+
+def test_example_config_names_every_declared_key():
+    """The commented example shows every key (and no other: it loads)."""
+    import yaml
+    shown = _flat(yaml.safe_load(EXAMPLE.read_text()))
+    assert shown == {k.path for k in declared_keys()}
+
+
+def test_readme_config_table_is_the_declared_reference():
+    """The README's table is config_reference()'s output, between its markers."""
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    start = readme.index("<!-- config-reference")
+    table = readme[readme.index("\n", start) + 1:readme.index("<!-- /config-reference -->")]
+    assert table.strip() == config_reference(), (
+        "regenerate the README table: python -c 'from s3_route_agent.config import "
+        "config_reference; print(config_reference())'")
+
+
+def test_defaults_come_from_the_declarations():
+    """A key left out takes the declared default, in every section."""
+    config = parse_config("")
+    for key in declared_keys():
+        if "[]" in key.path or key.default is dataclasses.MISSING:
+            continue
+        value = config
+        for part in key.path.split("."):
+            value = getattr(value, part)
+        assert value == key.default, key.path

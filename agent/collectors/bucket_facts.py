@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3_route_agent.engine.model import BucketFacts
-from s3_route_agent.errors import _scrub
+from s3_route_agent.errors import one_line_detail
 from s3_route_agent.statefile import replace_json
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def collect_bucket_facts(s3: Any, bucket: str) -> BucketFacts:
             s3.get_bucket_location(Bucket=bucket).get("LocationConstraint"))
     except Exception as exc:  # noqa: BLE001 - any failure is a fact (see _code), never a crash
         location_error = _code(exc)
-        problems.append(f"S3 GetBucketLocation {bucket}: {_scrub(str(exc))}")
+        problems.append(f"S3 GetBucketLocation {bucket}: {one_line_detail(str(exc))}")
     try:
         policy = s3.get_bucket_policy(Bucket=bucket).get("Policy")
     except Exception as exc:  # noqa: BLE001 - as above
@@ -73,7 +73,7 @@ def collect_bucket_facts(s3: Any, bucket: str) -> BucketFacts:
         # GetBucketPolicy errors).
         if _code(exc) != "NoSuchBucketPolicy":
             policy_error = _code(exc)
-            problems.append(f"S3 GetBucketPolicy {bucket}: {_scrub(str(exc))}")
+            problems.append(f"S3 GetBucketPolicy {bucket}: {one_line_detail(str(exc))}")
     s3.meta.events.unregister("before-call.s3.*", _count)
     for problem in problems:
         logger.warning("%s", problem)

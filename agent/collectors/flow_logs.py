@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3_route_agent.engine.evidence import Corroboration, FlowRecord
 from s3_route_agent.engine.model import Identity
-from s3_route_agent.errors import _scrub
+from s3_route_agent.errors import one_line_detail
 from s3_route_agent.statefile import replace_file
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def start_query(logs: Any, settings: FlowLogSettings, run_id: str, interface_id:
                                   queryString=build_query(settings, interface_id, addresses),
                                   limit=settings.limit)
     except (ClientError, BotoCoreError, ValueError) as exc:
-        logger.warning("flow logs: cannot start query for run %s: %s", run_id, _scrub(str(exc)))
+        logger.warning("flow logs: cannot start query for run %s: %s", run_id, one_line_detail(str(exc)))
         return None
     return PendingQuery(run_id, answer["queryId"], interface_id, addresses, start, end, now)
 
@@ -175,7 +175,7 @@ def collect(logs: Any, settings: FlowLogSettings, pending: PendingQuery, now: fl
         answer = logs.get_query_results(queryId=pending.query_id)
     except (ClientError, BotoCoreError) as exc:
         return Corroboration(pending.run_id, "failed",
-                             evidence=(f"flow-log query failed: {_scrub(str(exc))}",))
+                             evidence=(f"flow-log query failed: {one_line_detail(str(exc))}",))
     status = answer.get("status")
     if status in ("Scheduled", "Running"):
         if now - pending.started_at > settings.max_wait_seconds:
@@ -318,7 +318,7 @@ class CycleCorroboration:
             done = corroborate(self._logs_client(region), self.settings, self.store, now,
                                new_run, max_pending=self.max_pending)
         except (OSError, ClientError, BotoCoreError, ValueError) as exc:
-            logger.warning("flow logs: corroboration step failed: %s", _scrub(str(exc)))
+            logger.warning("flow logs: corroboration step failed: %s", one_line_detail(str(exc)))
             return ()
         for item in done:
             logger.info("flow logs: run %s corroborated: %s (path %s)", item.corroborates_run,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from s3_route_agent.engine.hostnames import S3HostForm, parse_s3_host
+from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
 from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Facts, PathKind, Status, Target,
                                          VpcEndpoint)
 
@@ -38,8 +38,8 @@ logger = logging.getLogger(__name__)
 
 MRAP_SERVICE = "com.amazonaws.s3-global.accesspoint"
 # Forms whose names interface-endpoint private DNS answers (see the module docstring).
-PRIVATE_DNS_FORMS = ("regional", "access_point", "control")
-NOT_PRIVATE_DNS_FORMS = ("global", "dash_region", "fips", "website")
+PRIVATE_DNS_FORMS = (HostForm.REGIONAL, HostForm.ACCESS_POINT, HostForm.CONTROL)
+NOT_PRIVATE_DNS_FORMS = (HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.FIPS, HostForm.WEBSITE)
 
 
 @dataclass(frozen=True)
@@ -73,14 +73,14 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
     reason: str | None = None
     wants_private = target.expect.wants_private
 
-    if form.form == "accelerate" and wants_private:
+    if form.form is HostForm.ACCELERATE and wants_private:
         status = Status.CRITICAL
         reason = (f"Transfer Acceleration name: CloudFront edges, public by design; expected "
                   f"{target.expect.value} (set use_accelerate_endpoint=False)")
         notes.append(f"{target.host} can never take a VPC endpoint: Transfer Acceleration "
                      "requests enter AWS at CloudFront edge locations over the internet.")
 
-    if form.form == "mrap":
+    if form.form is HostForm.MRAP:
         mrap_status, mrap_reason, mrap_notes = _mrap(target, verdicts, path, facts)
         notes.extend(mrap_notes)
         if mrap_status is not None and wants_private:
@@ -93,7 +93,7 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
         notes.extend(_private_dns(target, form, path, verdicts, facts, region))
 
     other = facts.bucket_region(target.bucket or form.bucket)
-    if other and region and other != region and form.form != "mrap":
+    if other and region and other != region and form.form is not HostForm.MRAP:
         notes.append(f"Bucket {target.bucket or form.bucket} is in {other} (GetBucketLocation), "
                      f"not this VPC's {region}: this VPC's gateway endpoint does not carry S3 "
                      f"of {other}, so requests for it bypass the endpoint and follow the "
@@ -175,13 +175,13 @@ def _private_dns(target: Target, form: S3HostForm, path: PathKind,
                  verdicts: tuple[AddressVerdict, ...], facts: Facts, region: str) -> list[str]:
     """How the S3 interface endpoints' private DNS mode bears on this name."""
     endpoints = [e for e in _s3_endpoints(facts, region, "interface") if e.is_available]
-    if not endpoints or form.form == "vpce":
+    if not endpoints or form.form is HostForm.VPCE:
         return []
     notes: list[str] = []
     same_region = form.region in (None, region)
     for endpoint in endpoints:
         if form.form in NOT_PRIVATE_DNS_FORMS and endpoint.private_dns_enabled:
-            notes.append(f"Private DNS of {endpoint.id} does not cover {form.form.replace('_', '-')} "
+            notes.append(f"Private DNS of {endpoint.id} does not cover {form.form.value.replace('_', '-')} "
                          f"names such as {target.host}; only s3.{region}, s3-accesspoint.{region} "
                          f"and s3-control.{region} names.")
             continue

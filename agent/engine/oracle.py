@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from s3_route_agent.engine.model import PathKind
+from s3_route_agent.engine.model import PRIVATE_PATHS, PathKind
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _compared(through: bool, vpce: str | None, path: PathKind | None, predicted:
     agrees: bool | None = None
     if predicted is not None:
         if through:
-            agrees = (predicted in (PathKind.GATEWAY, PathKind.INTERFACE)
+            agrees = (predicted in PRIVATE_PATHS
                       and (path is None or predicted is path)
                       and (predicted_endpoint in (None, vpce)))
         else:

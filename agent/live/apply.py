@@ -23,7 +23,8 @@ from s3_route_agent.engine.model import (PRIVATE_PATHS, Facts, PathKind, RouteTa
                                          TargetVerdict)
 from s3_route_agent.engine.proxy import ProxyDecision, decide_proxy, proxy_address
 from s3_route_agent.engine.reconcile import reconcile
-from s3_route_agent.engine.verdict import S3RangeIndex, path_for_address
+from s3_route_agent.engine.routes import S3RangeIndex
+from s3_route_agent.engine.verdict import path_for_address
 from s3_route_agent.live.oracle_read import read_oracle
 from s3_route_agent.live.transfer import ClientFor, plan_transfer, run_transfer
 

@@ -34,7 +34,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3_route_agent.engine.evidence import TransferPlan, TransferResult, TransferStep
-from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, parse_s3_host
+from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, HostForm, parse_s3_host
 from s3_route_agent.engine.model import Target
 from s3_route_agent.live.canary import IN_FLIGHT, InFlightCanary
 
@@ -47,7 +47,7 @@ POLICY_DENIAL_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAc
                                  "SignatureDoesNotMatch", "AccountProblem"})
 # Forms a canary can go through; the rest (MRAP needs SigV4A, access points need an access point
 # ARN, acceleration must be enabled per bucket, control/website/express are other APIs) are skipped.
-TRANSFER_FORMS = ("regional", "global", "dash_region", "dualstack", "fips", "vpce")
+TRANSFER_FORMS = (HostForm.REGIONAL, HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.DUALSTACK, HostForm.FIPS, HostForm.VPCE)
 
 
 def plan_transfer(target: Target, region: str, canary_bucket: str | None
@@ -61,16 +61,16 @@ def plan_transfer(target: Target, region: str, canary_bucket: str | None
     """
     form = parse_s3_host(target.host)
     if form.form not in TRANSFER_FORMS:
-        return None, f"{target.host} is a {form.form} name: no canary transfer through it"
+        return None, f"{target.host} is a {form.form.value} name: no canary transfer through it"
     bucket = form.bucket or target.bucket or canary_bucket
     if not bucket:
         return None, f"{target.host} names no bucket and transfer.bucket is not set"
     signing = form.region or region
-    if form.form == "global":
+    if form.form is HostForm.GLOBAL:
         signing = GLOBAL_ENDPOINT_REGION
     if form.bucket:
         base = target.host[len(form.bucket) + 1:]
-        if form.form == "vpce":
+        if form.form is HostForm.VPCE:
             base = base.removeprefix("bucket.")
             base = f"bucket.{base}"
         if "." in form.bucket:

@@ -19,7 +19,7 @@ from typing import Any
 
 from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check
 from s3_route_agent.config import AgentConfig, TargetSpec
-from s3_route_agent.engine.hostnames import parse_s3_host
+from s3_route_agent.engine.hostnames import HostForm, parse_s3_host
 from s3_route_agent.engine.model import (BucketFacts, Expect, Facts, PathKind, RouteTargetKind,
                                          Status, TargetVerdict)
 from s3_route_agent.engine.iam_policy import endpoint_allows, source_enforcement
@@ -231,19 +231,19 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
         return []
     fixes: list[str] = []
     inventory = facts.inventory if facts else None
-    region = facts.identity.region if facts and facts.identity else None
+    region = facts.region if facts else None
     table = inventory.route_table if inventory else None
-    if form.form == "global" and region:
+    if form.form is HostForm.GLOBAL and region:
         fixes.append(f"use s3.{region}.amazonaws.com (or {form.bucket or 'BUCKET'}.s3.{region}."
                      "amazonaws.com) instead of the legacy global name; in boto3: "
                      "Config(signature_version='s3v4', s3={'addressing_style': 'virtual'}) with "
                      f"region_name='{region}' (us-east-1 also needs "
                      "s3={'us_east_1_regional_endpoint': 'regional'}).")
-    if form.form == "dash_region" and form.region:
+    if form.form is HostForm.DASH_REGION and form.region:
         fixes.append(f"use s3.{form.region}.amazonaws.com instead of the dash-region name.")
-    if form.form == "accelerate":
+    if form.form is HostForm.ACCELERATE:
         fixes.append("set s3={'use_accelerate_endpoint': False}: acceleration is never private.")
-    if form.form == "mrap":
+    if form.form is HostForm.MRAP:
         fixes.append("create an interface endpoint for com.amazonaws.s3-global.accesspoint with "
                      "private DNS.")
     if inventory is not None and table is not None and region:
@@ -251,7 +251,7 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
         in_region = any(a.s3_region in (region, None) for a in verdict.addresses)
         public = any(a.path is PathKind.PUBLIC for a in verdict.addresses)
         has_route = any(r.target_kind is RouteTargetKind.GATEWAY_ENDPOINT for r in table.routes)
-        if public and in_region and form.form not in ("accelerate", "mrap"):
+        if public and in_region and form.form not in (HostForm.ACCELERATE, HostForm.MRAP):
             if not gateways:
                 fixes.append(f"create a gateway endpoint for com.amazonaws.{region}.s3 in "
                              f"{inventory.vpc_id} and associate {table.id}.")
@@ -272,7 +272,7 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
                                  "endpoint-specific name (bucket.vpce-….s3."
                                  f"{region}.vpce.amazonaws.com) as endpoint_url.")
     if any(a.s3_region and region and a.s3_region != region for a in verdict.addresses) and\
-            form.form != "global":
+            form.form is not HostForm.GLOBAL:
         fixes.append("the name resolves to S3 of another region: use a bucket in "
                      f"{region}, or reach that region privately (an interface endpoint there, "
                      "over peering or a transit gateway).")

@@ -36,8 +36,9 @@ from botocore.config import Config
 from s3_route_agent import __version__
 from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check
 from s3_route_agent.config import AgentConfig, TargetSpec
-from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, S3HostForm, parse_s3_host
-from s3_route_agent.engine.model import Expect, PathKind, Status, TargetVerdict, VpcEndpoint
+from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, HostForm, S3HostForm, parse_s3_host
+from s3_route_agent.engine.model import (PRIVATE_PATHS, Expect, PathKind, Status, TargetVerdict,
+                                         VpcEndpoint)
 from s3_route_agent.report.text import identity_line
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class PresignedUrl:
         """JSON-ready form (the contract of ``presign --format json``)."""
         verdict = self.verdict
         return {"config": self.config, "method": self.method, "url": self.shape.url,
-                "host": self.shape.host, "form": self.shape.form.form,
+                "host": self.shape.host, "form": self.shape.form.form.value,
                 "region": self.shape.form.region, "bucket_in_host": self.shape.form.bucket,
                 "endpoint_id": self.shape.form.endpoint_id,
                 "signature": self.shape.signature, "addressing": self.shape.addressing,
@@ -300,7 +301,7 @@ def shape_findings(shape: UrlShape, bucket_region: str, vpc_region: str | None,
     def add(code: str, message: str, severity: str | None = None) -> None:
         found.append(Finding(code, severity or SEVERITY[code], message))
 
-    if form.form == "global":
+    if form.form is HostForm.GLOBAL:
         # The legacy global name resolves to us-east-1 (S3 user guide, "Legacy global endpoint",
         # https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html#VirtualHostingBackwardsCompatibility);
         # a gateway endpoint carries only its own region's S3 and interface-endpoint private DNS
@@ -311,7 +312,7 @@ def shape_findings(shape: UrlShape, bucket_region: str, vpc_region: str | None,
         add("sigv2", "The URL is signed with Signature Version 2 (AWSAccessKeyId/Signature); S3 "
             "refuses SigV2 for buckets created after 2020-06-24: set signature_version='s3v4'.")
     if shape.addressing == "path":
-        if form.form == "vpce":
+        if form.form is HostForm.VPCE:
             # Path-style requests are how an interface endpoint's bucket name is used (S3 user
             # guide, "AWS PrivateLink for Amazon S3": endpoint-specific DNS names).
             add("path_style", f"Path-style URL on interface endpoint name {shape.host}: "
@@ -319,7 +320,7 @@ def shape_findings(shape: UrlShape, bucket_region: str, vpc_region: str | None,
         else:
             add("path_style", "The URL is path-style (bucket in the path); S3 is deprecating path "
                 "style: set s3={'addressing_style': 'virtual'}.")
-    if form.form == "accelerate":
+    if form.form is HostForm.ACCELERATE:
         # Transfer Acceleration enters AWS at CloudFront edge locations over the internet (S3
         # user guide, https://docs.aws.amazon.com/AmazonS3/latest/userguide/transfer-acceleration.html).
         add("accelerate", f"{shape.host} is a Transfer Acceleration name: CloudFront edges, "
@@ -327,7 +328,7 @@ def shape_findings(shape: UrlShape, bucket_region: str, vpc_region: str | None,
     if form.fips:
         add("fips", f"{shape.host} is a FIPS name: interface-endpoint private DNS does not cover "
             "FIPS names (PrivateLink for S3).")
-    if form.dualstack and form.form != "accelerate":
+    if form.dualstack and form.form is not HostForm.ACCELERATE:
         add("dualstack", f"{shape.host} is a dual-stack name: AAAA answers go over IPv6 routes, "
             "which a gateway endpoint carries only with IpAddressType dualstack.")
     if not form.is_s3:
@@ -336,7 +337,7 @@ def shape_findings(shape: UrlShape, bucket_region: str, vpc_region: str | None,
     if url_region and url_region != bucket_region:
         add("region_mismatch", f"{shape.host} routes to {url_region}, but the bucket's region is "
             f"{bucket_region}.")
-    elif url_region and vpc_region and url_region != vpc_region and form.form != "vpce":
+    elif url_region and vpc_region and url_region != vpc_region and form.form is not HostForm.VPCE:
         add("region_mismatch", f"{shape.host} routes to {url_region}, not this VPC's "
             f"{vpc_region}: a gateway endpoint only carries S3 of its own region.")
     if any(env.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")):
@@ -353,7 +354,7 @@ def verdict_findings(verdict: TargetVerdict | None) -> list[Finding]:
         return [Finding("unresolved", SEVERITY["unresolved"], verdict.reason)]
     if verdict.path is PathKind.UNKNOWN:
         return [Finding("path_unknown", SEVERITY["path_unknown"], verdict.reason)]
-    if verdict.path not in (PathKind.GATEWAY, PathKind.INTERFACE):
+    if verdict.path not in PRIVATE_PATHS:
         return [Finding("not_private", SEVERITY["not_private"],
                         f"{verdict.target.host} takes the {verdict.path.value} path from this "
                         f"host: {verdict.reason}.")]
@@ -453,7 +454,7 @@ def interface_endpoint_url(endpoint: VpcEndpoint) -> str | None:
     ``endpoint_url='https://bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com'``).
     """
     names = sorted((n.removeprefix("*.") for n in endpoint.dns_names
-                    if parse_s3_host(n.removeprefix("*.")).form == "vpce"), key=len)
+                    if parse_s3_host(n.removeprefix("*.")).form is HostForm.VPCE), key=len)
     return f"https://bucket.{names[0]}" if names else None
 
 
@@ -511,8 +512,7 @@ def run_presign_audit(config: AgentConfig, deps: CheckDeps, bucket: str, key: st
     # The recommended endpoint: what the caller named, else the regional name when it is private
     # from here, else an S3 interface endpoint of the VPC (its endpoint-specific name).
     recommended_endpoint = endpoint_url
-    regional_private = bool(probe.verdicts) and probe.verdicts[0].path in (PathKind.GATEWAY,
-                                                                           PathKind.INTERFACE)
+    regional_private = bool(probe.verdicts) and probe.verdicts[0].path in PRIVATE_PATHS
     if recommended_endpoint is None and not regional_private and inventory is not None:
         for candidate in inventory.s3_endpoints(bucket_region, "interface"):
             if candidate.is_available:
@@ -568,7 +568,7 @@ def _report(run_id: str, bucket: str, key: str, region: str | None,
         worst = max(bad, key=lambda u: [Status.OK, Status.WARNING, Status.UNKNOWN,
                                         Status.CRITICAL].index(u.status))
         summary = (f"{status.name}: {worst.config} {worst.method} URL on {worst.shape.host} "
-                   f"({worst.shape.form.form}, {worst.shape.signature}) -> "
+                   f"({worst.shape.form.form.value}, {worst.shape.signature}) -> "
                    f"{worst.verdict.path.value if worst.verdict else 'unknown'}: "
                    f"{', '.join(f.code for f in worst.findings if f.severity != 'info')}")
     else:

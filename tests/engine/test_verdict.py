@@ -7,8 +7,9 @@ import pytest
 from s3_route_agent.engine.model import (DnsAnswer, DnsFailure, Expect, Facts, Identity, Inventory,
                          NetworkInterface, PathKind, PrefixList, ResolvedAddress, Route, RouteOrigin,
                          RouteTable, RouteTargetKind, S3Range, Status, Target, VpcEndpoint)
-from s3_route_agent.engine.verdict import (S3RangeIndex, evaluate, overall_status, path_for_address,
-                           route_for_address, verdict_for_target)
+from s3_route_agent.engine.routes import S3RangeIndex, route_for_address
+from s3_route_agent.engine.verdict import (evaluate, overall_status, path_for_address,
+                                           verdict_for_target)
 
 K = RouteTargetKind
 REGION = "eu-west-1"

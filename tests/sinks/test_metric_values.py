@@ -8,7 +8,6 @@ import datetime as dt
 import io
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import boto3

@@ -7,7 +7,6 @@ import dataclasses
 import io
 import json
 import os
-import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from s3_route_agent.sinks.cloudwatch_logs import (
 )
 from s3_route_agent.sinks.emf import EmfSink, emf_records
 from s3_route_agent.sinks.jsonl import JsonLinesSink
-from s3_route_agent.report.nagios import perfdata, with_perfdata
 from s3_route_agent.sinks.prometheus import PrometheusTextfileSink, prometheus_text
 from support import MemorySink
 
@@ -284,22 +282,6 @@ def test_prometheus_label_escaping() -> None:
     report = _one_target_report('we"ird\\name\nx')
     families = {f.name: f for f in text_string_to_metric_families(prometheus_text(report))}
     assert families["probe_success"].samples[0].labels["target"] == 'we"ird\\name\nx'
-
-
-# --- Nagios perfdata ------------------------------------------------------------------------------
-
-_PERF_ITEM = re.compile(r"^(?:'(?:[^']|'')+'|[^' =]+)=-?[0-9.]+(?:s|%|B|KB|MB|TB|c)?"
-                        r"(?:;[0-9.:~@-]*){0,4}$")
-
-
-def test_perfdata_is_nagios_formatted(real_report: Report) -> None:
-    data = perfdata(real_report)
-    items = data.split(" ")
-    assert all(_PERF_ITEM.match(item) for item in items), items
-    assert any(item.startswith("duration=") and item.split(";")[0].endswith("s") for item in items)
-    text = with_perfdata("line one\nline two", real_report)
-    assert text.startswith("line one | ") and text.endswith("\nline two")
-    assert "'odd name_ok'=" in perfdata(_one_target_report("odd name"))
 
 
 # --- fan-out ------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 import boto3
 
-from s3_route_agent.engine.hostnames import parse_s3_host
+from s3_route_agent.engine.hostnames import HostForm, parse_s3_host
 from s3_route_agent.devenv.lab import netns
 from s3_route_agent.devenv.localenv import moto_patches, world
 from s3_route_agent.devenv.localenv.dns_server import LocalDnsServer
@@ -123,7 +123,7 @@ def _lab_app(app: Callable[..., Any], node: str, arrival: Arrival | None = None,
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         host = environ.get("HTTP_HOST", "")
         form = parse_s3_host(host)
-        if form.form == "vpce" and form.region:
+        if form.form is HostForm.VPCE and form.region:
             regional = f"s3.{form.region}.amazonaws.com"
             environ["HTTP_HOST"] = f"{form.bucket}.{regional}" if form.bucket else regional
 
