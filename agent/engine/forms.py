@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 MRAP_SERVICE = "com.amazonaws.s3-global.accesspoint"
 # Forms whose names interface-endpoint private DNS answers (see the module docstring).
 PRIVATE_DNS_FORMS = (HostForm.REGIONAL, HostForm.ACCESS_POINT, HostForm.CONTROL)
-NOT_PRIVATE_DNS_FORMS = (HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.FIPS, HostForm.WEBSITE)
+NOT_PRIVATE_DNS_FORMS = (HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.WEBSITE)
 
 
 @dataclass(frozen=True)
@@ -180,12 +180,15 @@ def _private_dns(target: Target, form: S3HostForm, path: PathKind,
     notes: list[str] = []
     same_region = form.region in (None, region)
     for endpoint in endpoints:
-        if form.form in NOT_PRIVATE_DNS_FORMS and endpoint.private_dns_enabled:
-            notes.append(f"Private DNS of {endpoint.id} does not cover {form.form.value.replace('_', '-')} "
+        # FIPS is a flag now (s3-fips names are regional): still never covered.
+        if (form.fips or form.form in NOT_PRIVATE_DNS_FORMS) and endpoint.private_dns_enabled:
+            kind = "FIPS" if form.fips else form.form.value.replace('_', '-')
+            notes.append(f"Private DNS of {endpoint.id} does not cover {kind} "
                          f"names such as {target.host}; only s3.{region}, s3-accesspoint.{region} "
                          f"and s3-control.{region} names.")
             continue
-        if form.form not in PRIVATE_DNS_FORMS or not same_region:
+        # Dual-stack names were a form of their own, outside PRIVATE_DNS_FORMS: unchanged.
+        if form.form not in PRIVATE_DNS_FORMS or form.fips or form.dualstack or not same_region:
             continue
         if not endpoint.private_dns_enabled:
             if path is PathKind.GATEWAY and target.expect.allows(path):

@@ -45,9 +45,10 @@ STALE_CANARY_SECONDS = 3600.0
 # reached S3 and was refused, so the network path itself worked.
 POLICY_DENIAL_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId",
                                  "SignatureDoesNotMatch", "AccountProblem"})
-# Forms a canary can go through; the rest (MRAP needs SigV4A, access points need an access point
-# ARN, acceleration must be enabled per bucket, control/website/express are other APIs) are skipped.
-TRANSFER_FORMS = (HostForm.REGIONAL, HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.DUALSTACK, HostForm.FIPS, HostForm.VPCE)
+# Forms a canary can go through (regional ones with their FIPS and dual-stack flags too); the
+# rest (MRAP needs SigV4A, access points, Object Lambda and Outposts need an access point ARN,
+# acceleration must be enabled per bucket, control/website/express are other APIs) are skipped.
+TRANSFER_FORMS = (HostForm.REGIONAL, HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.VPCE)
 
 
 def plan_transfer(target: Target, region: str, canary_bucket: str | None
@@ -62,6 +63,11 @@ def plan_transfer(target: Target, region: str, canary_bucket: str | None
     form = parse_s3_host(target.host)
     if form.form not in TRANSFER_FORMS:
         return None, f"{target.host} is a {form.form.value} name: no canary transfer through it"
+    if form.vpce_scope in ("accesspoint", "control"):
+        # accesspoint.vpce-… serves access point ARNs and control.vpce-… S3 Control, not a
+        # bucket (S3 user guide, "AWS PrivateLink for Amazon S3": endpoint-specific DNS names).
+        return None, (f"{target.host} is the {form.vpce_scope} name of {form.endpoint_id}: no "
+                      "canary transfer through it")
     bucket = form.bucket or target.bucket or canary_bucket
     if not bucket:
         return None, f"{target.host} names no bucket and transfer.bucket is not set"
@@ -70,8 +76,8 @@ def plan_transfer(target: Target, region: str, canary_bucket: str | None
         signing = GLOBAL_ENDPOINT_REGION
     if form.bucket:
         base = target.host[len(form.bucket) + 1:]
-        if form.form is HostForm.VPCE:
-            base = base.removeprefix("bucket.")
+        if form.form is HostForm.VPCE and form.vpce_scope is None:
+            # A scope-less endpoint name with something in front: reach it as the bucket. name.
             base = f"bucket.{base}"
         if "." in form.bucket:
             return TransferPlan(target.host, bucket, f"https://{base}", "path", signing), None

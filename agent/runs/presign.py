@@ -135,6 +135,7 @@ class PresignedUrl:
         verdict = self.verdict
         return {"config": self.config, "method": self.method, "url": self.shape.url,
                 "host": self.shape.host, "form": self.shape.form.form.value,
+                "fips": self.shape.form.fips, "dualstack": self.shape.form.dualstack,
                 "region": self.shape.form.region, "bucket_in_host": self.shape.form.bucket,
                 "endpoint_id": self.shape.form.endpoint_id,
                 "signature": self.shape.signature, "addressing": self.shape.addressing,
@@ -568,7 +569,7 @@ def _report(run_id: str, bucket: str, key: str, region: str | None,
         worst = max(bad, key=lambda u: [Status.OK, Status.WARNING, Status.UNKNOWN,
                                         Status.CRITICAL].index(u.status))
         summary = (f"{status.name}: {worst.config} {worst.method} URL on {worst.shape.host} "
-                   f"({worst.shape.form.form.value}, {worst.shape.signature}) -> "
+                   f"({worst.shape.form.label}, {worst.shape.signature}) -> "
                    f"{worst.verdict.path.value if worst.verdict else 'unknown'}: "
                    f"{', '.join(f.code for f in worst.findings if f.severity != 'info')}")
     else:
@@ -604,7 +605,9 @@ def render_presign_text(report: dict[str, Any]) -> str:
         lines.append(f"error: {error}")
     for url in report["urls"]:
         lines.append("")
-        lines.append(f"{url['status']:<8} {url['config']:<11} {url['method']:<4} {url['form']:<12} "
+        form = url["form"] + ("+fips" if url.get("fips") else "") + (
+            "+dualstack" if url.get("dualstack") else "")
+        lines.append(f"{url['status']:<8} {url['config']:<11} {url['method']:<4} {form:<12} "
                      f"{url['signature']:<6} {url['addressing']:<7} -> {url['path']}")
         lines.append(f"  {url['url']}")
         for finding in url["finding_details"]:

@@ -47,6 +47,11 @@ PLANS = [
     (f"bucket.{VPCE}", None, f"https://bucket.{VPCE}", "canary", "path", "eu-west-1"),
     ("my.dotted.bucket.s3.eu-west-1.amazonaws.com", None, "https://s3.eu-west-1.amazonaws.com",
      "my.dotted.bucket", "path", "eu-west-1"),
+    # FIPS and dual-stack are flags on the regional form: still one canary through the name.
+    ("b.s3.dualstack.eu-west-1.amazonaws.com", None, "https://s3.dualstack.eu-west-1.amazonaws.com",
+     "b", "virtual", "eu-west-1"),
+    ("b.s3-fips.dualstack.us-east-1.amazonaws.com", None,
+     "https://s3-fips.dualstack.us-east-1.amazonaws.com", "b", "virtual", "us-east-1"),
 ]
 
 
@@ -61,7 +66,14 @@ def test_plan(host, bucket, endpoint, want_bucket, style, region) -> None:
 
 @pytest.mark.parametrize("host", ["alias.mrap.accesspoint.s3-global.amazonaws.com",
                                   "b.s3-accelerate.amazonaws.com",
-                                  "s3-control.eu-west-1.amazonaws.com", "example.com"])
+                                  "s3-control.eu-west-1.amazonaws.com", "example.com",
+                                  "d--euw1-az1--x-s3.s3express-euw1-az1.eu-west-1.amazonaws.com",
+                                  "s3express-control.eu-west-1.amazonaws.com",
+                                  "ol-123456789012.s3-object-lambda.eu-west-1.amazonaws.com",
+                                  "ap-123456789012.op-01234567890abcdef.s3-outposts.eu-west-1"
+                                  ".amazonaws.com",
+                                  f"ap-123456789012.accesspoint.{VPCE}",
+                                  f"b.control.{VPCE}", f"accesspoint.{VPCE}"])
 def test_plan_refuses_other_forms(host: str) -> None:
     """Names a canary cannot go through are skipped with a reason."""
     plan, why = plan_transfer(Target("t", host, Expect.ANY), "eu-west-1", "canary")
