@@ -66,6 +66,10 @@ def test_check_reports_each_path_with_evidence(env, tmp_path):
     assert glob["addresses"][0]["route"]["target"] == env.ids.nat_gateway_id
     assert any("legacy global S3 name" in e for e in glob["evidence"])
     assert targets["bucket-global"]["dns"]["cname_chain"] == ["s3-1-w.amazonaws.com"]
+    # The bucket's name on the global endpoint follows the bucket: the evidence says what DNS
+    # answered rather than "us-east-1" (only s3.amazonaws.com always answers from there).
+    assert any("DNS answered demo-bucket.s3.amazonaws.com with 203.0.113.11: S3 of us-east-1" in e
+               for e in targets["bucket-global"]["evidence"])
     assert report["status"] == "CRITICAL" and code == 2
     assert report["identity"]["source"] == "imds"
     assert report["identity"]["instance_id"] == env.ids.instance_id

@@ -23,6 +23,10 @@ hostname's *form* adds on top is here, so the verdict engine calls one function:
 * A bucket in another region (GetBucketLocation) is a bypass of this VPC's gateway endpoint,
   which carries only its own region's S3 (VPC user guide, "Gateway endpoints for Amazon S3",
   https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html).
+* Which gateway endpoint service can carry a name (:func:`gateway_service`): S3 Express One Zone
+  names (zonal and ``s3express-control``) only ``com.amazonaws.REGION.s3express``, with its own
+  prefix list; Object Lambda, S3 on Outposts, MRAP and acceleration names none; every other S3
+  name ``com.amazonaws.REGION.s3``. Sources at each rule below.
 """
 
 from __future__ import annotations
@@ -31,15 +35,34 @@ import logging
 from dataclasses import dataclass
 
 from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
-from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Facts, PathKind, Status, Target,
-                                         VpcEndpoint)
+from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Facts, Inventory, PathKind,
+                                         Status, Target, VpcEndpoint)
 
 logger = logging.getLogger(__name__)
 
 MRAP_SERVICE = "com.amazonaws.s3-global.accesspoint"
-# Forms whose names interface-endpoint private DNS answers (see the module docstring).
+# Forms whose names interface-endpoint private DNS answers (see the module docstring), unless
+# the name is a FIPS name: "AWS PrivateLink for Amazon S3 does not support ... FIPS endpoints"
+# (S3 user guide, "AWS PrivateLink for Amazon S3: Restrictions and limitations",
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#privatelink-limitations),
+# so s3-fips, s3-accesspoint-fips and s3-control-fips names are never covered.
 PRIVATE_DNS_FORMS = (HostForm.REGIONAL, HostForm.ACCESS_POINT, HostForm.CONTROL)
-NOT_PRIVATE_DNS_FORMS = (HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.WEBSITE)
+# Private DNS answers only the three families above ("Private DNS" section, same page).
+NOT_PRIVATE_DNS_FORMS = (HostForm.GLOBAL, HostForm.DASH_REGION, HostForm.WEBSITE,
+                         HostForm.S3EXPRESS, HostForm.S3EXPRESS_CONTROL, HostForm.OBJECT_LAMBDA,
+                         HostForm.OUTPOSTS)
+# Names no gateway endpoint carries: Object Lambda access points do not support gateway
+# endpoints and their ranges are not in the S3 prefix list (S3 user guide, "Security
+# considerations for S3 Object Lambda Access Points: Object Lambda Access Point IP addresses",
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/olap-security.html#olap-ips); S3 on
+# Outposts data goes through S3 on Outposts endpoints in the VPC, its management APIs through
+# PrivateLink (S3 user guide, "Accessing S3 on Outposts using VPC-only access points",
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/WorkingWithS3Outposts.html; "AWS
+# PrivateLink for S3 on Outposts": "AWS PrivateLink doesn't support ... S3 on Outposts data
+# transfer APIs", text checked in the awsdocs/amazon-s3-userguide archive,
+# doc_source/s3-outposts-privatelink-interface-endpoints.md); MRAP and acceleration: above.
+NO_GATEWAY_FORMS = (HostForm.OBJECT_LAMBDA, HostForm.OUTPOSTS, HostForm.MRAP, HostForm.ACCELERATE)
+S3EXPRESS_FORMS = (HostForm.S3EXPRESS, HostForm.S3EXPRESS_CONTROL)
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,9 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
         notes.extend(mrap_notes)
         if mrap_status is not None and wants_private:
             status, reason = mrap_status, mrap_reason
+
+    if region:
+        notes.extend(_service_notes(target, form, verdicts, facts, region))
 
     if form.dualstack and region:
         notes.extend(_dualstack(target, answer, facts, form.region or region))
@@ -180,15 +206,16 @@ def _private_dns(target: Target, form: S3HostForm, path: PathKind,
     notes: list[str] = []
     same_region = form.region in (None, region)
     for endpoint in endpoints:
-        # FIPS is a flag now (s3-fips names are regional): still never covered.
         if (form.fips or form.form in NOT_PRIVATE_DNS_FORMS) and endpoint.private_dns_enabled:
             kind = "FIPS" if form.fips else form.form.value.replace('_', '-')
             notes.append(f"Private DNS of {endpoint.id} does not cover {kind} "
                          f"names such as {target.host}; only s3.{region}, s3-accesspoint.{region} "
                          f"and s3-control.{region} names.")
             continue
-        # Dual-stack names were a form of their own, outside PRIVATE_DNS_FORMS: unchanged.
-        if form.form not in PRIVATE_DNS_FORMS or form.fips or form.dualstack or not same_region:
+        # Dual-stack names: whether private DNS answers them is not confirmed by the pages
+        # above, so nothing is claimed for them (unknown).
+        if (form.form not in PRIVATE_DNS_FORMS or form.fips or form.dualstack
+                or not same_region):
             continue
         if not endpoint.private_dns_enabled:
             if path is PathKind.GATEWAY and target.expect.allows(path):
@@ -215,3 +242,72 @@ def _private_dns(target: Target, form: S3HostForm, path: PathKind,
                              "interfaces: this host does not use the VPC's resolver (custom "
                              "DNS, /etc/hosts or a forwarder).")
     return notes
+
+
+def gateway_service(form: S3HostForm, region: str) -> str | None:
+    """The gateway endpoint service that can carry ``form``'s traffic from a VPC in ``region``.
+
+    S3 Express One Zone's zonal and Regional (``s3express-control``) names go through a gateway
+    endpoint for ``com.amazonaws.REGION.s3express`` (S3 user guide, "Networking for directory
+    buckets", https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-express-networking.html;
+    "Step 1: Configure a gateway VPC endpoint to reach S3 Express One Zone directory buckets",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-express-tutorial-endpoints.html),
+    whose AWS-managed prefix list is ``com.amazonaws.REGION.s3express``, not S3's (VPC user
+    guide, "AWS-managed prefix lists",
+    https://docs.aws.amazon.com/vpc/latest/userguide/working-with-aws-managed-prefix-lists.html).
+    None for the names of NO_GATEWAY_FORMS; ``com.amazonaws.REGION.s3`` for the rest.
+    """
+    if form.form in S3EXPRESS_FORMS:
+        return f"com.amazonaws.{region}.s3express"
+    if form.form in NO_GATEWAY_FORMS:
+        return None
+    return f"com.amazonaws.{region}.s3"
+
+
+def gateway_endpoints(form: S3HostForm, inventory: Inventory, region: str
+                      ) -> tuple[VpcEndpoint, ...]:
+    """The VPC's gateway endpoints of :func:`gateway_service` for ``form`` (none for
+    NO_GATEWAY_FORMS)."""
+    service = gateway_service(form, region)
+    if service is None:
+        return ()
+    if form.form not in S3EXPRESS_FORMS:
+        return inventory.s3_endpoints(region, "gateway")
+    return tuple(e for e in inventory.endpoints
+                 if e.kind == "gateway" and e.service_name == service)
+
+
+def _service_notes(target: Target, form: S3HostForm, verdicts: tuple[AddressVerdict, ...],
+                   facts: Facts, region: str) -> list[str]:
+    """What carries S3 Express, Object Lambda and S3 on Outposts names (rules: see above)."""
+    if form.form in S3EXPRESS_FORMS:
+        service = gateway_service(form, form.region or region)
+        kind = "Zonal" if form.form is HostForm.S3EXPRESS else "Regional (control plane)"
+        used = sorted({v.endpoint_id for v in verdicts if v.path is PathKind.GATEWAY
+                       and v.endpoint_id})
+        if used:
+            return [f"{target.host} is an S3 Express One Zone {kind} endpoint name, carried by "
+                    f"gateway endpoint {', '.join(used)} of {service}."]
+        inventory = facts.inventory
+        have = (gateway_endpoints(form, inventory, region) if inventory is not None
+                and form.region in (None, region) else ())
+        where = (f"{inventory.vpc_id} has {', '.join(e.id for e in have)}" if have
+                 else f"{inventory.vpc_id if inventory else 'this VPC'} has none")
+        return [f"{target.host} is an S3 Express One Zone {kind} endpoint name: only a gateway "
+                f"endpoint for {service} (its own prefix list) carries it, never the S3 gateway "
+                f"endpoint com.amazonaws.{form.region or region}.s3; {where}."]
+    if form.form is HostForm.OBJECT_LAMBDA:
+        return [f"{target.host} is an S3 Object Lambda Access Point name: Object Lambda does not "
+                "support gateway endpoints and its address ranges are not in the S3 prefix list, "
+                "so no gateway endpoint carries it."]
+    if form.form is HostForm.OUTPOSTS and form.bucket:
+        return [f"{target.host} is an S3 on Outposts access point name: its data goes to the S3 "
+                "on Outposts endpoint's network interfaces in the VPC, never through a gateway "
+                "endpoint or PrivateLink."]
+    if form.form is HostForm.OUTPOSTS:
+        # PrivateLink for S3 on Outposts serves the bucket and endpoint management APIs (the
+        # archive page above names no service name, so none is guessed here).
+        return [f"{target.host} is the S3 on Outposts management endpoint (bucket and endpoint "
+                "management APIs): private only through an S3 on Outposts interface endpoint "
+                "(AWS PrivateLink for S3 on Outposts); no gateway endpoint carries it."]
+    return []

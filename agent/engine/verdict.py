@@ -11,8 +11,9 @@ import ipaddress
 import logging
 from typing import Iterable
 
-from s3_route_agent.engine.forms import form_ruling
-from s3_route_agent.engine.hostnames import HostForm, parse_s3_host
+from s3_route_agent.engine.forms import (S3EXPRESS_FORMS, form_ruling, gateway_endpoints,
+                                         gateway_service)
+from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
 from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Facts, Inventory,
                                          NetworkInterface, PathKind, RouteTargetKind, Status,
                                          Target, TargetVerdict)
@@ -41,8 +42,13 @@ def _interface_for(ip: str, interfaces: Iterable[NetworkInterface]) -> NetworkIn
     return None
 
 
-def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex) -> AddressVerdict:
-    """Decide the path traffic to one resolved address takes, with evidence sentences."""
+def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex,
+                     form: S3HostForm | None = None) -> AddressVerdict:
+    """Decide the path traffic to one resolved address takes, with evidence sentences.
+
+    ``form`` is the parsed name the address was resolved from, when known: it decides which
+    gateway endpoint could have carried a public address (S3's, S3 Express's, or none).
+    """
     family = address_family(ip)
     s3_region = ranges.region_for(ip)
     inventory = facts.inventory
@@ -127,7 +133,7 @@ def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex) -> AddressVerd
                  RouteTargetKind.INTERNET_GATEWAY: "internet gateway",
                  RouteTargetKind.EGRESS_ONLY_INTERNET_GATEWAY: "egress-only internet gateway"}[kind]
         evidence.append(f"Traffic to {ip} leaves through {label} {route.target_id}: public path.")
-        evidence.extend(_public_explanation(ip, s3_region, region, inventory, table.id))
+        evidence.extend(_public_explanation(ip, s3_region, region, inventory, table.id, form))
         return AddressVerdict(evidence=tuple(evidence), path=PathKind.PUBLIC, **common)
 
     if kind is RouteTargetKind.LOCAL:
@@ -148,16 +154,25 @@ def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex) -> AddressVerd
 
 
 def _public_explanation(ip: str, s3_region: str | None, region: str | None,
-                        inventory: Inventory, table_id: str) -> list[str]:
+                        inventory: Inventory, table_id: str,
+                        form: S3HostForm | None = None) -> list[str]:
     """Why an S3 address took the public path: the most common silent bypasses."""
     notes: list[str] = []
-    gateways = inventory.s3_endpoints(inventory.region, "gateway")
     if s3_region and region and s3_region not in (region, "GLOBAL"):
         # A gateway endpoint covers only its own region's S3 (VPC user guide, "Gateway endpoints
         # for Amazon S3": "cannot be used to access S3 in other Regions").
         notes.append(f"{ip} is S3 in {s3_region}, not {region}: this VPC's gateway endpoint only "
                      f"carries S3 traffic of {region}, so traffic follows the default route.")
-    elif s3_region == region and gateways:
+        return notes
+    service = gateway_service(form, inventory.region) if form is not None else None
+    if form is not None and service is None:
+        # Object Lambda, Outposts, MRAP and acceleration names: no gateway endpoint carries them,
+        # so a missing endpoint route explains nothing (forms.py cites each rule).
+        return notes
+    if form is not None and form.form in S3EXPRESS_FORMS:
+        return notes + _s3express_explanation(form, region, inventory, table_id, service)
+    gateways = inventory.s3_endpoints(inventory.region, "gateway")
+    if s3_region == region and gateways:
         attached = [e for e in gateways if table_id in e.route_table_ids]
         if attached:
             notes.append(f"Gateway endpoint {attached[0].id} lists {table_id}, but the table has no "
@@ -172,11 +187,42 @@ def _public_explanation(ip: str, s3_region: str | None, region: str | None,
     return notes
 
 
-def _host_notes(target: Target, region: str | None) -> list[str]:
+def _s3express_explanation(form: S3HostForm, region: str | None, inventory: Inventory,
+                           table_id: str, service: str | None) -> list[str]:
+    """A public S3 Express name: what its own gateway endpoint service (com.amazonaws.R.s3express,
+    its own prefix list) lacks. The name says it is S3 Express of its region, whether or not
+    ip-ranges.json lists the address under S3."""
+    if form.region not in (None, region):
+        return []
+    gateways = gateway_endpoints(form, inventory, inventory.region)
+    attached = [e for e in gateways if table_id in e.route_table_ids]
+    if attached:
+        return [f"Gateway endpoint {attached[0].id} ({service}) lists {table_id}, but the table "
+                f"has no route to its prefix list: the endpoint route was removed; re-associate "
+                f"{table_id} with {attached[0].id}."]
+    if gateways:
+        return [f"Gateway endpoint {', '.join(e.id for e in gateways)} ({service}) exists but is "
+                f"not associated with {table_id}: add {table_id} to it."]
+    return [f"{inventory.vpc_id} has no gateway endpoint for {service}: S3 Express One Zone "
+            f"names need their own; the S3 gateway endpoint (com.amazonaws.{inventory.region}.s3) "
+            "does not carry them."]
+
+
+def _host_notes(target: Target, form: S3HostForm, region: str | None) -> list[str]:
     """Evidence that comes from the form of the hostname itself."""
-    form = parse_s3_host(target.host)
     notes: list[str] = []
-    if form.form is HostForm.GLOBAL and region and region != form.region:
+    if form.form is HostForm.GLOBAL and form.bucket:
+        # Only s3.amazonaws.com itself always answers from us-east-1. With a virtual-hosted
+        # bucket the legacy global name follows the bucket: for a bucket of a region launched
+        # before 2019-03-20 S3 updates the DNS record to the bucket's region (until then us-east-1
+        # answers with a 307 redirect); later regions answer 400 (S3 user guide, "Virtual hosting
+        # of general purpose buckets: Legacy global endpoint",
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html#deprecated-global-endpoint).
+        notes.append(f"{target.host} is the legacy global S3 name with bucket {form.bucket}: DNS "
+                     "answers it with addresses of the bucket's region (us-east-1 only until S3 "
+                     "updates the record), so which gateway endpoint could carry it depends on "
+                     f"that region; use {form.bucket}.s3.{region or 'REGION'}.amazonaws.com.")
+    elif form.form is HostForm.GLOBAL and region and region != form.region:
         notes.append(f"{target.host} is the legacy global S3 name: it resolves to {form.region}, "
                      f"whose S3 ranges this {region} VPC's gateway endpoint does not cover; use "
                      f"s3.{region}.amazonaws.com.")
@@ -194,19 +240,34 @@ def _host_notes(target: Target, region: str | None) -> list[str]:
     return notes
 
 
+def _global_answer_note(target: Target, form: S3HostForm,
+                        verdicts: tuple[AddressVerdict, ...]) -> list[str]:
+    """What DNS answered for BUCKET.s3.amazonaws.com: the bucket's region, not a fixed one."""
+    if form.form is not HostForm.GLOBAL or not form.bucket:
+        return []
+    regions = sorted({v.s3_region for v in verdicts if v.s3_region})
+    ips = ", ".join(v.ip for v in verdicts)
+    if not regions:
+        return [f"DNS answered {target.host} with {ips}, outside S3's published ranges: the "
+                "bucket's region cannot be read from the answer."]
+    return [f"DNS answered {target.host} with {ips}: S3 of {', '.join(regions)}, the region "
+            f"this bucket's name resolves to now."]
+
+
 def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
                        ranges: S3RangeIndex | None = None) -> TargetVerdict:
     """The path, status and reasons for one target from its DNS answer and the facts."""
     ranges = ranges or S3RangeIndex(facts.s3_ranges)
     region = facts.region
-    notes = _host_notes(target, region)
+    form = parse_s3_host(target.host)
+    notes = _host_notes(target, form, region)
     if answer is None or answer.failure is not None or not answer.addresses:
         why = (answer.failure.message if answer and answer.failure
                else f"{target.host} resolved to no address")
         # A DNS failure of the checked name is CRITICAL, not UNKNOWN (Nagios plugin guidelines).
         return TargetVerdict(target=target, path=PathKind.UNRESOLVED, status=Status.CRITICAL,
                              reason=why, dns=answer, evidence=tuple(notes), errors=(why,))
-    verdicts = tuple(path_for_address(a.ip, facts, ranges) for a in answer.addresses)
+    verdicts = tuple(path_for_address(a.ip, facts, ranges, form) for a in answer.addresses)
     paths = {v.path for v in verdicts}
     path = paths.pop() if len(paths) == 1 else PathKind.MIXED
     allowed = [target.expect.allows(v.path) for v in verdicts]
@@ -218,7 +279,7 @@ def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
         status = Status.WARNING
     else:
         status = Status.CRITICAL
-    evidence = list(notes)
+    evidence = list(notes) + _global_answer_note(target, form, verdicts)
     if path is PathKind.MIXED:
         evidence.append(f"{target.host}'s addresses take different paths: "
                         + ", ".join(f"{v.ip} {v.path.value}" for v in verdicts) + ".")

@@ -19,9 +19,11 @@ from typing import Any
 
 from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check
 from s3_route_agent.config import AgentConfig, TargetSpec
-from s3_route_agent.engine.hostnames import HostForm, parse_s3_host
-from s3_route_agent.engine.model import (BucketFacts, Expect, Facts, PathKind, RouteTargetKind,
-                                         Status, TargetVerdict)
+from s3_route_agent.engine.forms import (NOT_PRIVATE_DNS_FORMS, S3EXPRESS_FORMS, gateway_endpoints,
+                                         gateway_service)
+from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
+from s3_route_agent.engine.model import (BucketFacts, Expect, Facts, Inventory, PathKind,
+                                         RouteTargetKind, Status, TargetVerdict)
 from s3_route_agent.engine.iam_policy import endpoint_allows, source_enforcement
 
 logger = logging.getLogger(__name__)
@@ -246,12 +248,15 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
     if form.form is HostForm.MRAP:
         fixes.append("create an interface endpoint for com.amazonaws.s3-global.accesspoint with "
                      "private DNS.")
+    fixes.extend(_form_fixes(form, region))
     if inventory is not None and table is not None and region:
         gateways = inventory.s3_endpoints(region, "gateway")
         in_region = any(a.s3_region in (region, None) for a in verdict.addresses)
         public = any(a.path is PathKind.PUBLIC for a in verdict.addresses)
         has_route = any(r.target_kind is RouteTargetKind.GATEWAY_ENDPOINT for r in table.routes)
-        if public and in_region and form.form not in (HostForm.ACCELERATE, HostForm.MRAP):
+        if public and form.form in S3EXPRESS_FORMS and form.region in (None, region):
+            fixes.extend(_s3express_gateway_fixes(form, inventory, region, table.id))
+        elif public and in_region and gateway_service(form, region) is not None:
             if not gateways:
                 fixes.append(f"create a gateway endpoint for com.amazonaws.{region}.s3 in "
                              f"{inventory.vpc_id} and associate {table.id}.")
@@ -265,7 +270,18 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
                 fixes.append(f"replace the blackhole route {address.route.route.destination} -> "
                              f"{address.route.route.target_id} in {table.id}.")
         interfaces = inventory.s3_endpoints(region, "interface")
-        if verdict.target.expect is Expect.INTERFACE and verdict.path is not PathKind.INTERFACE:
+        if (verdict.target.expect is Expect.INTERFACE and verdict.path is not PathKind.INTERFACE
+                and form.fips):
+            # PrivateLink for S3 has no FIPS endpoints and private DNS never answers FIPS names
+            # (S3 user guide, "AWS PrivateLink for Amazon S3: Restrictions and limitations").
+            fixes.append(f"{verdict.target.host} is a FIPS name: no interface endpoint serves "
+                         "FIPS names; use the non-FIPS name (which private DNS can answer) or the "
+                         "endpoint-specific name bucket.vpce-….s3."
+                         f"{region}.vpce.amazonaws.com as endpoint_url.")
+        elif (verdict.target.expect is Expect.INTERFACE and verdict.path is not PathKind.INTERFACE
+              and form.form not in NOT_PRIVATE_DNS_FORMS):
+            # Private DNS of an S3 interface endpoint never answers these names (S3 Express,
+            # Object Lambda, Outposts, global, dash-region, website): enabling it fixes nothing.
             for endpoint in interfaces:
                 if not endpoint.private_dns_enabled:
                     fixes.append(f"enable private DNS on {endpoint.id}, or use its "
@@ -279,6 +295,47 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
     if not fixes and verdict.path is PathKind.UNRESOLVED:
         fixes.append(f"make {verdict.target.host} resolvable from this host (check the resolver).")
     return list(dict.fromkeys(fixes))
+
+
+def _form_fixes(form: S3HostForm, region: str | None) -> list[str]:
+    """Fixes for names no gateway endpoint carries (rules and sources: engine/forms.py)."""
+    if form.form is HostForm.OBJECT_LAMBDA:
+        return [f"{form.host} is an Object Lambda Access Point: Object Lambda does not support "
+                "gateway endpoints and its ranges are not in the S3 prefix list, so no endpoint "
+                "or route change makes it private; expect public for it, or read through its "
+                "supporting standard access point (NAME-ACCOUNT.s3-accesspoint."
+                f"{form.region or region or 'REGION'}.amazonaws.com), which the S3 gateway "
+                "endpoint carries (without the Lambda transformation)."]
+    if form.form is HostForm.OUTPOSTS and form.bucket:
+        return [f"{form.host} is an S3 on Outposts access point: its data never takes a gateway "
+                "endpoint or PrivateLink; it goes to an S3 on Outposts endpoint in this VPC "
+                "(aws s3outposts create-endpoint for the Outpost and subnet), so expect any for "
+                "this name rather than gateway or interface."]
+    if form.form is HostForm.OUTPOSTS:
+        return [f"reach {form.host} (bucket and endpoint management APIs) privately through an "
+                "S3 on Outposts interface endpoint (AWS PrivateLink for S3 on Outposts) with "
+                "private DNS; gateway endpoints do not carry it."]
+    return []
+
+
+def _s3express_gateway_fixes(form: S3HostForm, inventory: Inventory, region: str,
+                             table_id: str) -> list[str]:
+    """An S3 Express name on the public path: its own gateway endpoint service, never ...s3."""
+    service = gateway_service(form, region)
+    gateways = gateway_endpoints(form, inventory, region)
+    if not gateways:
+        return [f"create a gateway endpoint for {service} (S3 Express One Zone, its own prefix "
+                f"list; the S3 gateway endpoint com.amazonaws.{region}.s3 does not carry it) in "
+                f"{inventory.vpc_id} and associate {table_id}."]
+    table = inventory.route_table
+    fixes = []
+    for gateway in gateways:
+        routed = table is not None and any(r.target_id == gateway.id for r in table.routes)
+        if table_id not in gateway.route_table_ids or not routed:
+            fixes.append(f"add {table_id} to {gateway.id}, the {service} gateway endpoint (aws "
+                         f"ec2 modify-vpc-endpoint --vpc-endpoint-id {gateway.id} "
+                         f"--add-route-table-ids {table_id}).")
+    return fixes
 
 
 def render_explanation(explanation: Explanation) -> str:

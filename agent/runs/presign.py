@@ -36,6 +36,7 @@ from botocore.config import Config
 from s3_route_agent import __version__
 from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check
 from s3_route_agent.config import AgentConfig, TargetSpec
+from s3_route_agent.engine.forms import S3EXPRESS_FORMS, gateway_service
 from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, HostForm, S3HostForm, parse_s3_host
 from s3_route_agent.engine.model import (PRIVATE_PATHS, Expect, PathKind, Status, TargetVerdict,
                                          VpcEndpoint)
@@ -72,7 +73,8 @@ SEVERITY = {"global_endpoint": "warning", "sigv2": "warning", "path_style": "war
             "region_mismatch": "warning", "accelerate": "critical", "fips": "warning",
             "dualstack": "info", "not_private": "critical", "unresolved": "critical",
             "path_unknown": "unknown", "endpoint_from_environment": "info",
-            "not_s3": "warning"}
+            "not_s3": "warning", "s3express": "info", "object_lambda": "warning",
+            "outposts": "info"}
 
 
 @dataclass(frozen=True)
@@ -307,8 +309,12 @@ def shape_findings(shape: UrlShape, bucket_region: str, vpc_region: str | None,
         # https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html#VirtualHostingBackwardsCompatibility);
         # a gateway endpoint carries only its own region's S3 and interface-endpoint private DNS
         # does not cover the global name (PrivateLink for S3, "Private DNS").
-        add("global_endpoint", f"{shape.host} is the legacy global S3 name (answers from "
-            f"{GLOBAL_ENDPOINT_REGION}); use the regional name s3.{bucket_region}.amazonaws.com.")
+        # With the bucket in the name it follows the bucket's region instead (same page,
+        # "Virtual-hosted-style requests for other Regions").
+        answers = (f"follows the bucket's region, {GLOBAL_ENDPOINT_REGION} until S3 updates its "
+                   "DNS record" if form.bucket else f"answers from {GLOBAL_ENDPOINT_REGION}")
+        add("global_endpoint", f"{shape.host} is the legacy global S3 name ({answers}); use the "
+            f"regional name s3.{bucket_region}.amazonaws.com.")
     if shape.signature == "sigv2":
         add("sigv2", "The URL is signed with Signature Version 2 (AWSAccessKeyId/Signature); S3 "
             "refuses SigV2 for buckets created after 2020-06-24: set signature_version='s3v4'.")
@@ -327,14 +333,28 @@ def shape_findings(shape: UrlShape, bucket_region: str, vpc_region: str | None,
         add("accelerate", f"{shape.host} is a Transfer Acceleration name: CloudFront edges, "
             "always the public path; set s3={'use_accelerate_endpoint': False}.")
     if form.fips:
+        # "AWS PrivateLink for Amazon S3 does not support ... FIPS endpoints" (S3 user guide,
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#privatelink-limitations):
+        # FIPS access point and control names included.
         add("fips", f"{shape.host} is a FIPS name: interface-endpoint private DNS does not cover "
             "FIPS names (PrivateLink for S3).")
+    if form.form in S3EXPRESS_FORMS:
+        add("s3express", f"{shape.host} is an S3 Express One Zone name: only a gateway endpoint "
+            f"for {gateway_service(form, form.region or bucket_region)} carries it, not the S3 "
+            "gateway endpoint.")
+    if form.form is HostForm.OBJECT_LAMBDA:
+        add("object_lambda", f"{shape.host} is an Object Lambda Access Point name: no gateway "
+            "endpoint carries it (its ranges are not in the S3 prefix list).")
+    if form.form is HostForm.OUTPOSTS:
+        add("outposts", f"{shape.host} is an S3 on Outposts name: its data goes through the S3 on "
+            "Outposts endpoint in the VPC, never a gateway endpoint or PrivateLink.")
     if form.dualstack and form.form is not HostForm.ACCELERATE:
         add("dualstack", f"{shape.host} is a dual-stack name: AAAA answers go over IPv6 routes, "
             "which a gateway endpoint carries only with IpAddressType dualstack.")
     if not form.is_s3:
         add("not_s3", f"{shape.host} is not an S3 name (a custom endpoint URL?).")
-    url_region = form.region
+    # The region label of B.s3-accelerate.dualstack.us-east-1 names no destination: CloudFront.
+    url_region = form.region if form.form is not HostForm.ACCELERATE else None
     if url_region and url_region != bucket_region:
         add("region_mismatch", f"{shape.host} routes to {url_region}, but the bucket's region is "
             f"{bucket_region}.")

@@ -147,3 +147,113 @@ def test_same_region_bucket_adds_no_bypass_note():
     v = verdict("logs.s3.eu-west-1.amazonaws.com", ("198.51.100.11",),
                 facts(bucket_regions=(("logs", REGION),)), bucket="logs")
     assert "GetBucketLocation" not in text(v)
+
+
+# --- issue 10 §3: S3 Express, Object Lambda, Outposts, FIPS, the global name with a bucket -----
+
+EXPRESS_SERVICE = f"com.amazonaws.{REGION}.s3express"
+EXPRESS_PL = PrefixList("pl-s3e", EXPRESS_SERVICE, 1, ("198.51.100.128/26",))
+EXPRESS_GW = VpcEndpoint("vpce-s3e", "Gateway", EXPRESS_SERVICE, "available", VPC,
+                         route_table_ids=("rtb-app",))
+EXPRESS_ROUTES = ROUTES + (Route("pl-s3e", "vpce-s3e", K.GATEWAY_ENDPOINT),)
+# S3 of eu-west-1 that is in no prefix list (Object Lambda's and S3 Express's, say).
+OFF_LIST_RANGES = RANGES + (S3Range("198.51.100.128/25", REGION),)
+ZONAL = "data--euw1-az1--x-s3.s3express-euw1-az1.eu-west-1.amazonaws.com"
+ZONAL_FIPS_DS = "data--euw1-az1--x-s3.s3express-fips-euw1-az1.dualstack.eu-west-1.amazonaws.com"
+EXPRESS_CONTROL = "s3express-control.eu-west-1.amazonaws.com"
+OLAP = "olap-111122223333.s3-object-lambda.eu-west-1.amazonaws.com"
+OUTPOSTS_AP = "ap-111122223333.op-01234567890abcdef.s3-outposts.eu-west-1.amazonaws.com"
+OUTPOSTS_ENI = NetworkInterface("eni-op", VPC, "subnet-op", "interface", "", ("10.0.9.20",), None)
+
+
+def routed_facts(routes=ROUTES, endpoints=(GW, IFACE), interfaces=(IFACE_ENI,),
+                 prefix_lists=(S3_PL,), ranges=OFF_LIST_RANGES) -> Facts:
+    inventory = Inventory(REGION, VPC, "subnet-1", RouteTable("rtb-app", VPC, "explicit", routes),
+                          tuple(prefix_lists), tuple(endpoints), tuple(interfaces), fetched_at=1.0,
+                          s3_prefix_list_id="pl-s3")
+    return Facts(identity=Identity(REGION, VPC, "subnet-1"), inventory=inventory, s3_ranges=ranges)
+
+
+PRIVATE_DNS_ON = replace(IFACE, private_dns_enabled=True)
+# (id, host, addresses, facts, expect, path, status, words in reason, words that must be in the
+#  evidence, words that must not be)
+SERVICE_CASES = [
+    ("S3 Express zonal name through its s3express gateway endpoint", ZONAL, ("198.51.100.140",),
+     routed_facts(EXPRESS_ROUTES, (GW, EXPRESS_GW), prefix_lists=(S3_PL, EXPRESS_PL)),
+     Expect.GATEWAY, PathKind.GATEWAY, Status.OK, "gateway endpoint vpce-s3e",
+     f"carried by gateway endpoint vpce-s3e of {EXPRESS_SERVICE}", "endpoint route was removed"),
+    ("S3 Express FIPS dual-stack name through its gateway endpoint", ZONAL_FIPS_DS,
+     ("198.51.100.140",),
+     routed_facts(EXPRESS_ROUTES, (GW, EXPRESS_GW), prefix_lists=(S3_PL, EXPRESS_PL)),
+     Expect.GATEWAY, PathKind.GATEWAY, Status.OK, "vpce-s3e", EXPRESS_SERVICE, "FIPS names such"),
+    ("S3 Express without an s3express gateway endpoint names that service, not ...s3", ZONAL,
+     ("198.51.100.140",), routed_facts(), Expect.GATEWAY, PathKind.PUBLIC, Status.CRITICAL,
+     "expected gateway", f"vpc-1 has no gateway endpoint for {EXPRESS_SERVICE}",
+     "re-associate rtb-app with vpce-gw"),
+    ("S3 Express gateway endpoint that lost its route", EXPRESS_CONTROL, ("198.51.100.140",),
+     routed_facts(ROUTES, (GW, EXPRESS_GW)), Expect.PRIVATE, PathKind.PUBLIC, Status.CRITICAL,
+     "expected private", f"Gateway endpoint vpce-s3e ({EXPRESS_SERVICE}) lists rtb-app, but the "
+     "table has no route to its prefix list", "vpce-gw lists rtb-app"),
+    ("S3 Express gateway endpoint not associated with the table", ZONAL, ("198.51.100.140",),
+     routed_facts(ROUTES, (GW, replace(EXPRESS_GW, route_table_ids=("rtb-other",)))),
+     Expect.PRIVATE, PathKind.PUBLIC, Status.CRITICAL, "expected private",
+     f"Gateway endpoint vpce-s3e ({EXPRESS_SERVICE}) exists but is not associated with rtb-app",
+     "Gateway endpoint vpce-gw"),
+    ("S3 Express private DNS: an S3 interface endpoint never answers it", EXPRESS_CONTROL,
+     ("198.51.100.140",), routed_facts(EXPRESS_ROUTES, (GW, EXPRESS_GW, PRIVATE_DNS_ON),
+                                       prefix_lists=(S3_PL, EXPRESS_PL)),
+     Expect.PRIVATE, PathKind.GATEWAY, Status.OK, "vpce-s3e",
+     "does not cover s3express-control names", "resolves to its network interfaces"),
+    ("Object Lambda on the public path: no endpoint-route explanation", OLAP, ("198.51.100.140",),
+     routed_facts(), Expect.PRIVATE, PathKind.PUBLIC, Status.CRITICAL, "expected private",
+     "Object Lambda does not support gateway endpoints", "endpoint route was removed"),
+    ("the same address under a regular S3 name is explained by the removed route",
+     "b.s3.eu-west-1.amazonaws.com", ("198.51.100.140",), routed_facts(), Expect.PRIVATE,
+     PathKind.PUBLIC, Status.CRITICAL, "expected private", "endpoint route was removed", ""),
+    ("Object Lambda expected public is fine", OLAP, ("198.51.100.140",), routed_facts(),
+     Expect.PUBLIC, PathKind.PUBLIC, Status.OK, "public via nat-1",
+     "its address ranges are not in the S3 prefix list", "not associated"),
+    ("Outposts data goes to the Outposts endpoint's interfaces, never a VPC endpoint", OUTPOSTS_AP,
+     ("10.0.9.20",), routed_facts(interfaces=(IFACE_ENI, OUTPOSTS_ENI)), Expect.ANY,
+     PathKind.TRANSIT, Status.OK, "transit", "never through a gateway endpoint or PrivateLink",
+     "endpoint route was removed"),
+    ("Outposts management name", "s3-outposts.eu-west-1.amazonaws.com", ("198.51.100.140",),
+     routed_facts(), Expect.PRIVATE, PathKind.PUBLIC, Status.CRITICAL, "expected private",
+     "AWS PrivateLink for S3 on Outposts", "endpoint route was removed"),
+    ("FIPS regional name: private DNS does not cover it", "b.s3-fips.eu-west-1.amazonaws.com",
+     ("198.51.100.11",), routed_facts(endpoints=(GW, PRIVATE_DNS_ON)), Expect.PRIVATE,
+     PathKind.GATEWAY, Status.OK, "vpce-gw", "does not cover FIPS names",
+     "private DNS for all resolvers"),
+    ("FIPS access point name: private DNS does not cover it",
+     "ap-111122223333.s3-accesspoint-fips.eu-west-1.amazonaws.com", ("198.51.100.11",),
+     routed_facts(endpoints=(GW, PRIVATE_DNS_ON)), Expect.PRIVATE, PathKind.GATEWAY, Status.OK,
+     "vpce-gw", "does not cover FIPS names", "did not resolve to its network interfaces"),
+    ("FIPS control name: private DNS does not cover it",
+     "111122223333.s3-control-fips.eu-west-1.amazonaws.com", ("198.51.100.11",),
+     routed_facts(endpoints=(GW, PRIVATE_DNS_ON)), Expect.PRIVATE, PathKind.GATEWAY, Status.OK,
+     "vpce-gw", "does not cover FIPS names", "did not resolve to its network interfaces"),
+    ("the non-FIPS access point name is covered", "ap-111122223333.s3-accesspoint.eu-west-1."
+     "amazonaws.com", ("198.51.100.11",), routed_facts(endpoints=(GW, PRIVATE_DNS_ON)),
+     Expect.PRIVATE, PathKind.GATEWAY, Status.OK, "vpce-gw",
+     "did not resolve to its network interfaces", "does not cover"),
+    ("bucket on the global name: DNS answered with the bucket's region", "logs.s3.amazonaws.com",
+     ("198.51.100.11",), routed_facts(), Expect.PRIVATE, PathKind.GATEWAY, Status.OK, "vpce-gw",
+     "DNS answered logs.s3.amazonaws.com with 198.51.100.11: S3 of eu-west-1",
+     "it resolves to us-east-1"),
+    ("the global name itself answers from us-east-1", "s3.amazonaws.com", ("203.0.113.10",),
+     routed_facts(), Expect.PRIVATE, PathKind.PUBLIC, Status.CRITICAL, "S3 us-east-1",
+     "it resolves to us-east-1", "DNS answered"),
+]
+
+
+@pytest.mark.parametrize("host,ips,f,expect,path,status,in_reason,in_evidence,not_in_evidence",
+                         [c[1:] for c in SERVICE_CASES], ids=[c[0] for c in SERVICE_CASES])
+def test_service_rules(host, ips, f, expect, path, status, in_reason, in_evidence,
+                       not_in_evidence):
+    v = verdict(host, ips, f, expect)
+    everything = text(v) + " " + " ".join(e for a in v.addresses for e in a.evidence)
+    assert (v.path, v.status) == (path, status), everything
+    assert in_reason in v.reason
+    assert in_evidence in everything
+    if not_in_evidence:
+        assert not_in_evidence not in everything

@@ -15,7 +15,7 @@ from s3_route_agent.config import load_config
 from s3_route_agent.runs.explain import explain_host, render_explanation
 from s3_route_agent.devenv.localenv import world
 from s3_route_agent.devenv.localenv.environment import interface_host, safe_environ
-from s3_route_agent.engine.model import Status
+from s3_route_agent.engine.model import Expect, Status
 from s3_route_agent.wiring import build_check_deps
 
 
@@ -175,3 +175,88 @@ def test_explain_not_ok_gives_a_one_line_reason_on_stderr(local_env, config_path
     reasons = [line for line in err.splitlines() if "CRITICAL" in line]
     assert len(reasons) == 1 and "nothing.s3.eu-west-1.example.org" in reasons[0]
     assert "nxdomain" in reasons[0].lower() or "does not exist" in reasons[0].lower()
+
+
+# --- issue 10 §3: names a gateway endpoint of com.amazonaws.REGION.s3 does not carry ----------
+
+EXPRESS_HOST = "data--euw1-az1--x-s3.s3express-euw1-az1.eu-west-1.amazonaws.com"
+EXPRESS_SERVICE = "com.amazonaws.eu-west-1.s3express"
+OLAP_HOST = "olap-111122223333.s3-object-lambda.eu-west-1.amazonaws.com"
+# An address in no prefix list of the local world (the agent only reasons about it).
+OFF_LIST_IP = "198.51.100.200"
+
+
+def test_s3express_name_without_its_gateway_endpoint(local_env, config_path):
+    """Every fix and explanation names com.amazonaws.REGION.s3express, never the S3 one."""
+    ids = local_env.ids
+    local_env.zone.add_a(EXPRESS_HOST, OFF_LIST_IP)
+    config = load_config(config_path)
+    explanation = explain_host(config, build_check_deps(config), EXPRESS_HOST)
+    text = render_explanation(explanation)
+    assert explanation.status is Status.CRITICAL and explanation.verdict.path.value == "public"
+    assert f"{ids.vpc_id} has no gateway endpoint for {EXPRESS_SERVICE}" in text
+    assert any(fix.startswith(f"create a gateway endpoint for {EXPRESS_SERVICE} ")
+               for fix in explanation.fixes), explanation.fixes
+    assert not any("create a gateway endpoint for com.amazonaws.eu-west-1.s3 " in fix
+                   or ids.gateway_endpoint_id in fix for fix in explanation.fixes)
+
+
+def test_s3express_gateway_endpoint_without_its_route(local_env, config_path):
+    """moto adds no route for an s3express gateway endpoint: the endpoint lists the table, the
+    table has no route to its prefix list, and the fix is that endpoint's association."""
+    ids = local_env.ids
+    local_env.zone.add_a(EXPRESS_HOST, OFF_LIST_IP)
+    ec2 = world.local_ec2_client(local_env.moto.endpoint_url, ids.region, ids.account_id)
+    express = ec2.create_vpc_endpoint(VpcId=ids.vpc_id, ServiceName=EXPRESS_SERVICE,
+                                      VpcEndpointType="Gateway",
+                                      RouteTableIds=[ids.app_route_table_id])["VpcEndpoint"]
+    try:
+        config = load_config(config_path)
+        explanation = explain_host(config, build_check_deps(config), EXPRESS_HOST)
+        text = render_explanation(explanation)
+        endpoint = express["VpcEndpointId"]
+        assert f"{endpoint}: Gateway {EXPRESS_SERVICE}" in text
+        assert (f"Gateway endpoint {endpoint} ({EXPRESS_SERVICE}) lists "
+                f"{ids.app_route_table_id}, but the table has no route") in text
+        assert any(f"add {ids.app_route_table_id} to {endpoint}, the {EXPRESS_SERVICE} gateway "
+                   "endpoint" in fix for fix in explanation.fixes), explanation.fixes
+        assert not any(ids.gateway_endpoint_id in fix for fix in explanation.fixes)
+    finally:
+        # moto's DeleteVpcEndpoints looks for the route it never added: detach the table first.
+        ec2.modify_vpc_endpoint(VpcEndpointId=express["VpcEndpointId"],
+                                RemoveRouteTableIds=[ids.app_route_table_id])
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[express["VpcEndpointId"]])
+
+
+def test_object_lambda_name_gets_no_gateway_route_fix(local_env, config_path):
+    """With the S3 gateway endpoint's route removed, a regular name is told to re-associate the
+    table (test above); an Object Lambda name is not: no gateway endpoint carries it."""
+    ids = local_env.ids
+    local_env.zone.add_a(OLAP_HOST, "198.51.100.11")
+    world.remove_gateway_route(local_env.moto.endpoint_url, ids)
+    try:
+        config = load_config(config_path)
+        explanation = explain_host(config, build_check_deps(config), OLAP_HOST)
+        text = render_explanation(explanation)
+        assert explanation.status is Status.CRITICAL and explanation.verdict.path.value == "public"
+        assert "Object Lambda does not support gateway endpoints" in text
+        assert "endpoint route was removed" not in text and "not associated with" not in text
+        assert not any(ids.gateway_endpoint_id in fix for fix in explanation.fixes)
+        assert any("supporting standard access point" in fix for fix in explanation.fixes)
+    finally:
+        world.restore_gateway_route(local_env.moto.endpoint_url, ids)
+
+
+def test_fips_name_expecting_interface_is_not_told_to_enable_private_dns(local_env, config_path):
+    """PrivateLink for S3 has no FIPS endpoints: private DNS on the interface endpoint would
+    not answer s3-fips names, so that is not the fix."""
+    ids = local_env.ids
+    host = "s3-fips.eu-west-1.amazonaws.com"
+    local_env.zone.add_a(host, "198.51.100.10")
+    config = load_config(config_path)
+    explanation = explain_host(config, build_check_deps(config), host, expect=Expect.INTERFACE)
+    assert explanation.status is Status.CRITICAL and explanation.verdict.path.value == "gateway"
+    assert not any(f"enable private DNS on {ids.interface_endpoint_id}" in fix
+                   for fix in explanation.fixes)
+    assert any("is a FIPS name: no interface endpoint serves FIPS names" in fix
+               for fix in explanation.fixes), explanation.fixes

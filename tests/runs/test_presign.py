@@ -239,6 +239,37 @@ def test_path_style_is_only_info_on_an_interface_endpoint_name():
     assert by_code["path_style"].severity == "warning"
 
 
+@pytest.mark.parametrize("options,host,fips,dualstack", [
+    ({"s3": {"use_dualstack_endpoint": True}}, "my-bucket.s3.dualstack.us-east-1.amazonaws.com",
+     False, True),
+    ({"use_fips_endpoint": True}, "my-bucket.s3-fips.us-east-1.amazonaws.com", True, False),
+    ({"use_fips_endpoint": True, "use_dualstack_endpoint": True},
+     "my-bucket.s3-fips.dualstack.us-east-1.amazonaws.com", True, True),
+], ids=["dualstack", "fips", "fips+dualstack"])
+def test_fips_and_dualstack_are_flags_of_the_regional_form(options, host, fips, dualstack):
+    """The report's ``form`` is the base form; ``fips`` and ``dualstack`` say the variant."""
+    from s3_route_agent.runs.presign import PresignedUrl
+
+    get, _ = shape_of("us-east-1", **options)
+    assert (get.host, get.form.form, get.form.fips, get.form.dualstack) == (
+        host, "regional", fips, dualstack)
+    codes = {f.code for f in shape_findings(get, "us-east-1", "us-east-1", {})}
+    assert ("fips" in codes, "dualstack" in codes) == (fips, dualstack)
+    row = PresignedUrl("default", "GET", get, None, (), Status.UNKNOWN).to_dict()
+    assert (row["form"], row["fips"], row["dualstack"]) == ("regional", fips, dualstack)
+
+
+def test_global_endpoint_finding_says_the_bucket_name_follows_the_bucket():
+    get, _ = shape_of("eu-west-1")
+    (finding,) = [f for f in shape_findings(get, "eu-west-1", "eu-west-1", {})
+                  if f.code == "global_endpoint"]
+    assert "follows the bucket's region" in finding.message
+    get, _ = shape_of("us-east-1", s3={"addressing_style": "path"})
+    (finding,) = [f for f in shape_findings(get, "us-east-1", "us-east-1", {})
+                  if f.code == "global_endpoint"]
+    assert "answers from us-east-1" in finding.message
+
+
 def test_accelerate_is_always_a_critical_finding():
     get, _ = shape_of("eu-west-1", s3={"use_accelerate_endpoint": True})
     by_code = {f.code: f for f in shape_findings(get, "eu-west-1", "eu-west-1", {})}
