@@ -94,7 +94,7 @@ def syn_traceroute(destination: str, port: int, max_hops: int, timeout: float,
                       reached=reached, first_hop_is_nat=first in nats if first else False)
 
 
-def _up_interfaces() -> list[str]:
+def up_interfaces() -> list[str]:
     """Names of this namespace's interfaces that are up (a socket on a down one fails)."""
     names = []
     for _, name in socket.if_nameindex():
@@ -137,7 +137,7 @@ class SynSniffer:
 
         ready = threading.Event()
         # Every interface (scapy's default is only conf.iface): a SYN may leave by any of them.
-        self._sniffer = AsyncSniffer(iface=_up_interfaces(), lfilter=is_syn, store=True,
+        self._sniffer = AsyncSniffer(iface=up_interfaces(), lfilter=is_syn, store=True,
                                      started_callback=ready.set)
         self._sniffer.start()
         ready.wait(3.0)
