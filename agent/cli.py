@@ -106,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--format", choices=["json", "text"], default="text")
     explain.set_defaults(handler=_cmd_explain)
 
+    observe = sub.add_parser("observe", help="the host's live S3 connections by path, process "
+                             "and bytes: a top-like view on a TTY, one JSON snapshot otherwise")
+    observe.add_argument("--config", "-c", required=True, help="YAML config file")
+    observe.add_argument("--interval", type=float, default=2.0,
+                         help="seconds between refreshes of the view (default 2)")
+    observe.add_argument("--count", type=int, default=None,
+                         help="stop after this many refreshes (default: until Ctrl-C)")
+    observe.set_defaults(handler=_cmd_observe)
+
     oracle = sub.add_parser("oracle-policy", help="print the path-oracle bucket policy for a "
                             "dedicated canary bucket")
     oracle.add_argument("--bucket", required=True)
@@ -191,6 +200,16 @@ def _cmd_explain(args: argparse.Namespace, wiring: Wiring) -> int:
         summary = explanation.check.report.summary or explanation.status.name
         print(f"{PROG}: {redact(summary)}", file=sys.stderr)
     return int(explanation.status)
+
+
+def _cmd_observe(args: argparse.Namespace, wiring: Wiring) -> int:
+    from s3_route_agent.config import load_config
+    from s3_route_agent.runs.observe import run_observe
+
+    if not args.interval > 0 or (args.count is not None and args.count < 1):
+        raise AgentError("invalid_argument", "--interval must be above 0 and --count at least 1")
+    config = load_config(args.config)
+    return run_observe(config, wiring.check_deps(config), args.interval, args.count)
 
 
 def _cmd_oracle_policy(args: argparse.Namespace, wiring: Wiring) -> int:

@@ -239,6 +239,22 @@ class FlowLogsConfig:
 
 
 @dataclass(frozen=True)
+class ObserveConfig:
+    """The host's own S3 traffic (issue 11): each check and cycle judges the live TCP
+    connections to S3 (agent/engine/observed.py), with no extra AWS call."""
+
+    enabled: bool = setting(True, "judge the host's live TCP connections to S3 each check and "
+                                  "cycle (sock_diag, else /proc/net/tcp)")
+    expect: Expect = setting(Expect.PRIVATE, "expected path of the host's S3 flows; a flow of "
+                                             "the host's software off it is CRITICAL")
+    nat_price_per_gb: Optional[float] = setting(
+        None, "NAT gateway data-processing price (USD per GB) of the cost estimate", minimum=0,
+        default_doc="the region's public price (aws.amazon.com/vpc/pricing)")
+    discovered_targets: int = setting(5, "names the host was seen resolving, added to the "
+                                         "default targets at most", minimum=0, maximum=50)
+
+
+@dataclass(frozen=True)
 class InventoryConfig:
     """EC2 inventory cache settings."""
 
@@ -344,6 +360,7 @@ class AgentConfig:
     daemon: DaemonConfig = section(DaemonConfig, "the `run` schedule")
     outputs: OutputsConfig = section(OutputsConfig, "sinks for `run`")
     flow_logs: FlowLogsConfig = section(FlowLogsConfig, "flow-log corroboration")
+    observe: ObserveConfig = section(ObserveConfig, "the host's own S3 traffic")
     state_dir: str = setting(DEFAULT_STATE_DIR, "cache and state (relative: to the config's "
                                                 "folder)")
     # Where the config was read from: set by parse_config, not a key.

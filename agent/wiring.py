@@ -13,6 +13,8 @@ from typing import Any
 
 from s3_route_agent.aws import make_client, make_s3_client_for_endpoint
 from s3_route_agent.collectors.bucket_facts import BucketFactsCache, collect_bucket_facts
+from s3_route_agent.collectors.connections import (HostObserver, ObservedStateFile,
+                                                   TrafficCollectors)
 from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
 from s3_route_agent.collectors.flow_logs import CycleCorroboration
 from s3_route_agent.collectors.imds import ImdsClient, resolve_identity
@@ -104,7 +106,20 @@ def build_check_deps(config: AgentConfig, clients: AwsClients | None = None) -> 
 
     return CheckDeps(identity=identity, resolve=resolve, ec2_client=ec2_client,
                      s3_ranges=s3_ranges, s3_client_for=clients.s3_for_plan,
-                     cache_for=cache_for, bucket_facts=bucket_facts, bucket_cache=bucket_cache)
+                     cache_for=cache_for, bucket_facts=bucket_facts, bucket_cache=bucket_cache,
+                     traffic=build_traffic(config))
+
+
+def build_traffic(config: AgentConfig, observer: HostObserver | None = None) -> TrafficCollectors:
+    """What observing the host's S3 traffic uses: the observer (``observer``, else one in this
+    process's network namespace), the state file in ``state_dir`` and, with probes enabled, the
+    DNS sniffer (on port 53 and the configured resolver port)."""
+    sniffer = None
+    if config.probe.enabled:
+        from s3_route_agent.collectors.dns_sniffer import DnsSniffer
+        sniffer = DnsSniffer(ports=(53, config.dns.port))
+    return TrafficCollectors(observer=observer or HostObserver(),
+                             state_file=ObservedStateFile(config.state_dir), sniffer=sniffer)
 
 
 def build_report_sinks(config: AgentConfig, clients: AwsClients | None = None) -> FanOut:

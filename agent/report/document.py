@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from s3_route_agent import __version__
 from s3_route_agent.engine.evidence import Corroboration
 from s3_route_agent.engine.model import Identity, Inventory, Status, TargetVerdict
+from s3_route_agent.engine.observed import ObservedName, ObservedSection
 from s3_route_agent.redact import redact_obj
 
 if TYPE_CHECKING:
@@ -42,12 +43,19 @@ def iso_time(epoch_ms: int) -> str:
 
 
 def summary_line(status: Status, verdicts: Iterable[TargetVerdict],
-                 errors: Iterable[str]) -> str:
-    """One line: the status and what is wrong, for STATUS=, stderr and alerts."""
+                 errors: Iterable[str], observed: ObservedSection | None = None) -> str:
+    """One line: the status and what is wrong, for STATUS=, stderr and alerts. A flow of the
+    host's software off the expected path comes first: it is real traffic, not a prediction."""
     verdicts, errors = list(verdicts), list(errors)
+    bad = [v for v in verdicts if v.status is not Status.OK]
+    flows = observed.bad_flows if observed is not None else ()
+    if flows:
+        others = len(flows) - 1 + len(bad)
+        more = f" (+{others} more)" if others else ""
+        return (f"{status.name}: {flows[0].describe()}; expected {observed.expect.value}"
+                f"{more}")
     if errors and not verdicts:
         return f"{status.name}: {errors[0]}"
-    bad = [v for v in verdicts if v.status is not Status.OK]
     if not bad:
         paths = ", ".join(f"{v.target.name}={v.path.value}" for v in verdicts)
         return f"{status.name}: {len(verdicts)} target(s) as expected ({paths})"
@@ -113,11 +121,24 @@ class Report:
     facts: RunFacts = RunFacts()
     policies: PoliciesSection | None = None
     flow_logs: tuple[Corroboration, ...] = ()   # answers about earlier runs
+    observed: ObservedSection | None = None     # the host's own S3 flows (observe.enabled)
 
     @functools.cached_property
     def summary(self) -> str:
-        """The one-line summary (status and the worst target, or the first error)."""
-        return summary_line(self.status, self.verdicts, self.errors)
+        """The one-line summary (status and the worst flow or target, or the first error)."""
+        return summary_line(self.status, self.verdicts, self.errors, self.observed)
+
+    @property
+    def observed_names(self) -> tuple[ObservedName, ...]:
+        """The names this host's software was seen resolving (DNS responses it received) or
+        using (a live flow to one of their addresses), now or in earlier runs kept in
+        ``state_dir``, most recent first; () when observation is off."""
+        return self.observed.names if self.observed is not None else ()
+
+    def host_seen_using(self, host: str) -> bool:
+        """True when this host's software was seen resolving ``host`` or connecting to its
+        addresses (see :attr:`observed_names`)."""
+        return self.observed is not None and self.observed.was_seen(host)
 
     @property
     def time_ms(self) -> int:
@@ -154,6 +175,8 @@ class Report:
             out["policies"] = self.policies.to_dict()
         if self.flow_logs:
             out["flow_logs"] = [c.to_dict() for c in self.flow_logs]
+        if self.observed is not None:
+            out["observed"] = self.observed.to_dict(lambda t: iso_time(int(t * 1000)))
         return out
 
     @functools.cached_property

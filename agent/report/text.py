@@ -11,6 +11,7 @@ import logging
 from s3_route_agent.engine.evidence import OracleSection, ProbeEvidence, TransferResult
 from s3_route_agent.engine.model import TargetVerdict
 from s3_route_agent.report.document import Report
+from s3_route_agent.report.observed_view import observed_lines
 from s3_route_agent.report.policies import PoliciesSection
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def render_text(report: Report) -> str:
         for v in verdicts:
             lines.append("")
             lines.extend(_target_lines(v))
+    lines.extend(observed_lines(report.observed))
     return "\n".join(lines)
 
 

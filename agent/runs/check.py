@@ -16,18 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from s3_route_agent.collectors.bucket_facts import BucketFactsCache
+from s3_route_agent.collectors.connections import TrafficCollectors
 from s3_route_agent.collectors.flow_logs import CycleCorroboration
 from s3_route_agent.collectors.inventory import collect_inventory
 from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.config import AgentConfig, targets_for
 from s3_route_agent.engine.model import (BucketFacts, DnsAnswer, Facts, Identity, Inventory,
                                          S3Range, Status, Target, TargetVerdict)
+from s3_route_agent.engine.observed import LookupWindow
 from s3_route_agent.engine.verdict import evaluate, overall_status
 from s3_route_agent.errors import AgentError
 from s3_route_agent.live.apply import apply_live
 from s3_route_agent.live.transfer import ClientFor
 from s3_route_agent.report.document import Report, RunFacts, unknown_report
 from s3_route_agent.report.policies import policies_section
+from s3_route_agent.runs.observe import discovered_for, observe_step, with_discovery_evidence
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ class CheckDeps:
     # (bucket, agent region) -> what S3 says about the bucket (GetBucketLocation, GetBucketPolicy)
     bucket_facts: Callable[[str, str], BucketFacts] | None = None
     bucket_cache: Callable[[], BucketFactsCache] | None = None
+    # The host's own S3 traffic (observe.enabled): built once per config, lives across cycles.
+    traffic: TrafficCollectors | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,15 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         return CheckResult(report=report, status=Status.UNKNOWN, errors=report.errors)
 
     targets: tuple[Target, ...] = targets_for(config, identity.region)
+    # Names the host's software was seen resolving join the default targets (bounded).
+    traffic = deps.traffic if config.observe.enabled else None
+    discovered = discovered_for(config, traffic, targets)
+    targets += tuple(d.target for d in discovered)
+    if traffic is not None:
+        traffic.begin_run()
+    dns_started = deps.clock()
     answers = {host: deps.resolve(host) for host in dict.fromkeys(t.host for t in targets)}
+    window = LookupWindow(tuple(answers), dns_started, deps.clock())
     source = InventorySource()
     outcome = inventory_for(deps, config, identity, private_addresses(answers.values()),
                             source, force_refresh)
@@ -218,7 +231,7 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
                   problems=tuple(problems), stale=outcome.stale,
                   stale_warning=outcome.stale_warning,
                   bucket_regions=tuple((b.bucket, b.region) for b in buckets if b.region))
-    verdicts = evaluate(targets, answers, facts)
+    verdicts = with_discovery_evidence(evaluate(targets, answers, facts), discovered)
     # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
     live = apply_live(config, verdicts, facts, deps.s3_client_for)
     verdicts = live.verdicts
@@ -227,7 +240,14 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         deps.cache_for(identity).invalidate()
         errors.append("live evidence contradicts the EC2 facts: the inventory cache was "
                       "dropped, the next run fetches it again")
+    # The host's own S3 flows (issue 11), from this run's facts: no extra AWS call.
+    observed = None
+    if traffic is not None:
+        observed = observe_step(config, traffic, facts, answers, (window,))
+        traffic.end_run()
     status = overall_status(verdicts, problems)
+    if observed is not None:
+        status = Status.worst([status, observed.status])
     if errors and status is Status.OK:
         status = Status.WARNING
     for problem in problems + errors:
@@ -239,7 +259,8 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
                             bucket_facts_source=source.bucket_facts_origin, stale=outcome.stale)
     report = Report(run_id=run_id, started=started, duration_seconds=deps.clock() - started,
                     identity=identity, status=status, verdicts=verdicts,
-                    errors=tuple(problems + errors), facts=run_facts, policies=policies)
+                    errors=tuple(problems + errors), facts=run_facts, policies=policies,
+                    observed=observed)
     return CheckResult(report=report, status=status, verdicts=verdicts, facts=facts,
                        errors=report.errors, bucket_facts=buckets)
 

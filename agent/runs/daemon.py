@@ -247,9 +247,15 @@ class Daemon:
     # -- setup -------------------------------------------------------------------------------
 
     def _apply(self, config: AgentConfig) -> None:
+        old_traffic = self.deps.traffic if hasattr(self, "deps") else None
         self.config = config
         self.deps = deps_with_timeouts(self._deps_factory(config),
                                        config.daemon.step_timeout_seconds, self._cancel)
+        if old_traffic is not None:
+            old_traffic.close()
+        if self.deps.traffic is not None:
+            # The DNS sniffer (probes on) keeps listening between cycles.
+            self.deps.traffic.keep_sniffing = True
         self.sinks = self._sinks_factory(config)
         self.phase = host_phase(config.daemon.jitter_seconds, self._host_seed)
         self.flowlogs = self._flowlogs_factory(config)
@@ -446,6 +452,8 @@ class Daemon:
             except Exception as exc:  # noqa: BLE001
                 logger.error("cleanup %s failed: %s", getattr(hook, "__name__", hook), exc)
         self.sinks.close()
+        if self.deps.traffic is not None:
+            self.deps.traffic.close()
         logger.info("stopped after %d cycle(s)", self.cycles_done)
         return 0
 

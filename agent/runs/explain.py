@@ -25,6 +25,8 @@ from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
 from s3_route_agent.engine.model import (BucketFacts, Expect, Facts, Inventory, PathKind,
                                          RouteTargetKind, Status, TargetVerdict)
 from s3_route_agent.engine.iam_policy import endpoint_allows, source_enforcement
+from s3_route_agent.engine.observed import Flow, ObservedSection, normal_name
+from s3_route_agent.engine.verdict import overall_status
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect
     that collector they are left out.
     """
     expect = expect or config.default_expect
+    # A name as observed.names lists it, or as DNS writes it (any case, a trailing dot).
+    host = normal_name(host)
     form = parse_s3_host(host)
     bucket = bucket or form.bucket
     result = run_check(replace(config, targets=(TargetSpec("explain", host, expect, bucket),)),
@@ -86,9 +90,52 @@ def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect
         sections.append(("Routes per address", _addresses(verdict)))
         sections.append(("Verdict", _verdict(verdict)))
         fixes = _fixes(verdict, facts, form)
+    observed = result.report.observed
+    if observed is not None:
+        related = _related_flows(observed, host, verdict)
+        sections.append(("Seen on this host", _observed(observed, host, related)))
+        # The walk-through is about this name: the host's other flows do not set its status.
+        status = overall_status(result.verdicts, facts.problems if facts else ())
+        if result.errors and status is Status.OK:
+            status = Status.WARNING
+        if any(f.status is Status.CRITICAL for f in related):
+            status = Status.worst([status, Status.CRITICAL])
     if result.errors:
         sections.append(("Errors", tuple(result.errors)))
     return Explanation(host, tuple(sections), tuple(fixes), status, verdict, result)
+
+
+def _related_flows(observed: ObservedSection, host: str,
+                   verdict: TargetVerdict | None) -> list[Flow]:
+    """The host's live flows to this name: named after it, or to an address it resolved to."""
+    entry = observed.name(host)
+    addresses = set(entry.addresses if entry else ())
+    addresses.update(a.ip for a in (verdict.addresses if verdict else ()))
+    return [f for f in observed.flows if f.hostname == host or f.remote_ip in addresses]
+
+
+def _observed(observed: ObservedSection, host: str, related: list[Flow]) -> tuple[str, ...]:
+    """What the host's own traffic says about this name (observed.names, live flows)."""
+    from s3_route_agent.runs.observe import iso_seconds
+    entry = observed.name(host)
+    lines: list[str] = []
+    if entry is None:
+        lines.append(f"{host} is not among the {len(observed.names)} name(s) this host's software "
+                     "was seen resolving or using (observed.names).")
+    else:
+        how = [w for w, yes in (("resolving it (DNS responses on the host)", entry.resolved),
+                                ("connecting to its addresses", entry.used)) if yes] or             ["using it in an earlier run"]
+        lines.append(f"This host's software was seen {' and '.join(how)}: first "
+                     f"{iso_seconds(entry.first_seen)}, last {iso_seconds(entry.last_seen)}"
+                     + (f"; addresses {', '.join(entry.addresses)}" if entry.addresses else "")
+                     + ".")
+    for flow in related:
+        lines.append(f"{flow.describe()} ({flow.state}, {flow.bytes} bytes"
+                     + (", the agent's own" if flow.own else f", {flow.status.name}") + ").")
+    if not related:
+        lines.append("No live connection of this host goes to it right now (connections opened "
+                     "and closed between two looks are not seen).")
+    return tuple(lines)
 
 
 def _identity(facts: Facts | None, result: CheckResult) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 One EMF line per target per report, dimensions ``TargetName``, ``Path``, ``Expected`` (low
 cardinality on purpose: every distinct dimension value set is a billed custom metric — CloudWatch
-pricing; EMF specification "Dimensions"), plus one host line with ``Status`` only. Instance, VPC,
+pricing; EMF specification "Dimensions"), one line per path the host's observed S3 traffic took
+(dimension ``Path``: bytes counted this cycle, flows), plus one host line with ``Status`` only
+(with the NAT data-processing bytes and cost estimate of the cycle). Instance, VPC,
 subnet and AZ go in as plain properties: searchable with Logs Insights, never metric dimensions.
 At most 100 metrics per directive (EMF specification, "CloudWatchMetrics ... Metrics: up to 100").
 
@@ -38,7 +40,14 @@ HOST_DIMENSIONS = (("Status",), ())
 TARGET_METRICS = {"PathOk": "Count", "PathPrivate": "Count", "DnsSeconds": "Seconds",
                   "TransferSeconds": "Seconds"}
 HOST_METRICS = {"CheckOk": "Count", "CycleSeconds": "Seconds", "Ec2Calls": "Count",
-                "InventoryAgeSeconds": "Seconds", "TargetsNotOk": "Count"}
+                "InventoryAgeSeconds": "Seconds", "TargetsNotOk": "Count",
+                "ObservedFlowsNotOk": "Count", "NatProcessingBytes": "Bytes",
+                "NatProcessingCostUsd": "None"}
+# The host's observed S3 traffic, one line per path it took (dimension Path only): the bytes
+# counted at this cycle (each socket's growth since the last look, so CloudWatch's Sum over any
+# period is that period's bytes, a long connection counted once), and the flows now.
+PATH_DIMENSIONS = (("Path",),)
+PATH_METRICS = {"ObservedBytes": "Bytes", "ObservedFlows": "Count", "ObservedFlowsNotOk": "Count"}
 
 
 def _target_values(verdict: TargetVerdict) -> dict[str, float]:
@@ -68,6 +77,16 @@ def emf_records(report: Report, namespace: str) -> list[dict[str, Any]]:
             "Expected": verdict.target.expect.value}, _target_values(verdict), TARGET_METRICS,
             dict(common, host=verdict.target.host, status=verdict.status.name,
                  reason=redact(verdict.reason))))
+    observed = report.observed
+    if observed is not None:
+        for totals in observed.summary:
+            if not totals.flows and not totals.new_bytes:
+                continue
+            bad = sum(1 for f in observed.bad_flows if f.path.value == totals.path)
+            out.append(_document(ts, namespace, PATH_DIMENSIONS, {"Path": totals.path}, {
+                "ObservedBytes": float(totals.new_bytes), "ObservedFlows": float(totals.flows),
+                "ObservedFlowsNotOk": float(bad)}, PATH_METRICS,
+                dict(common, expected=observed.expect.value)))
     facts = report.facts
     host_values: dict[str, float] = {
         "CheckOk": 1.0 if report.status is Status.OK else 0.0,
@@ -77,6 +96,11 @@ def emf_records(report: Report, namespace: str) -> list[dict[str, Any]]:
     }
     if facts.inventory_age_seconds is not None:
         host_values["InventoryAgeSeconds"] = round(facts.inventory_age_seconds, 1)
+    if observed is not None:
+        host_values["ObservedFlowsNotOk"] = float(len(observed.bad_flows))
+        if observed.nat_cost is not None:
+            host_values["NatProcessingBytes"] = float(observed.nat_cost.new_bytes)
+            host_values["NatProcessingCostUsd"] = observed.nat_cost.new_usd
     out.append(_document(ts, namespace, HOST_DIMENSIONS, {"Status": report.status.name},
                          host_values, HOST_METRICS, dict(common, summary=redact(report.summary))))
     return out

@@ -73,6 +73,26 @@ def prometheus_text(report: Report) -> str:
             report.facts.inventory_age_seconds)
     add("s3_route_agent_last_run_timestamp_seconds", "gauge", "when the last check ran", "",
         report.time_ms / 1000.0)
+    observed = report.observed
+    if observed is not None:
+        # Counters: bytes counted once per socket across cycles, kept in state_dir since
+        # observed.nat_cost.since (a reset of that state is a counter reset).
+        for totals in observed.summary:
+            for direction, value in (("sent", totals.total_sent),
+                                     ("received", totals.total_received)):
+                add("s3_route_agent_observed_bytes_total", "counter", "bytes of the host's S3 "
+                    "connections by path, each socket's growth counted once",
+                    _labels(path=totals.path, direction=direction), value)
+            add("s3_route_agent_observed_flows", "gauge", "live S3 connections of the host by "
+                "path", _labels(path=totals.path), totals.flows)
+        add("s3_route_agent_observed_flows_not_ok", "gauge", "live S3 connections of the host's "
+            "software off observe.expect", "", len(observed.bad_flows))
+        cost = observed.nat_cost
+        if cost is not None:
+            add("s3_route_agent_nat_processing_bytes_total", "counter", "S3 bytes of the host "
+                "that took a NAT gateway", "", cost.total_bytes)
+            add("s3_route_agent_nat_processing_cost_usd_total", "counter", "estimated NAT "
+                "gateway data-processing charge of those bytes (USD)", "", cost.total_usd)
     lines: list[str] = []
     for name, (kind, help_text, samples) in families.items():
         lines.append(f"# HELP {name} {help_text}")
