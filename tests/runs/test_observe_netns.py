@@ -209,3 +209,81 @@ def test_names_the_host_was_seen_resolving_join_the_default_targets(local_env, t
                                            "this host's software was seen resolving it")
     assert "at most 2 such name(s)" in first["evidence"][0]
     assert "s3.eu-west-1.amazonaws.com" in {t["host"] for t in report["targets"]}  # defaults stay
+
+
+def test_the_daemon_learns_the_names_the_host_resolves_and_checks_them(local_env, tmp_path):
+    """``run`` as its own process inside the namespace, probes on: the DNS sniffer sees the
+    names another process resolves (from a resolver inside the namespace), ``observed.names``
+    lists them, flows are named after them, and the next cycle checks them as default targets.
+    The inventory comes from the cache a ``check`` left (no AWS endpoint inside the namespace);
+    the traceroutes reach only the namespace's own addresses."""
+    import subprocess
+    import sys
+    import time
+
+    from s3_route_agent.devenv.lab import netns
+    from s3_route_agent.devenv.localenv.dns_server import LocalDnsServer
+    from s3_route_agent.devenv.localenv.environment import REGIONAL_BUCKET_IP, dns_zone_for
+
+    ids = local_env.ids
+    state = tmp_path / "state"
+    reports = tmp_path / "reports.jsonl"
+    common = dict(targets=[], buckets=[], state_dir=str(state), imds={"enabled": False},
+                  aws={"region": "eu-west-1", "endpoint_url": local_env.moto.endpoint_url,
+                       "max_attempts": 1, "connect_timeout_seconds": 1},
+                  identity={"vpc_id": ids.vpc_id, "subnet_id": ids.app_subnet_id,
+                            "instance_id": ids.instance_id})
+    primer = local_env.write_config(tmp_path / "primer.yaml", **common)
+    assert main(["check", "--config", str(primer), "--format", "json"]) in (0, 2)  # the cache
+    with namespace_with_flows([REGIONAL_S3_IP, REGIONAL_BUCKET_IP],
+                              [f"{REGIONAL_BUCKET_IP}:100000"]) as flows:
+        with netns.entered(flows.name):
+            dns = LocalDnsServer(dns_zone_for(ids)).start()       # its sockets stay inside
+        try:
+            config = local_env.write_config(
+                tmp_path / "daemon.yaml", **{**common, "dns": {"nameservers": ["127.0.0.1"],
+                                                               "port": dns.port}},
+                observe={"enabled": True},
+                probe={"enabled": True, "max_hops": 1, "timeout_seconds": 0.2},
+                daemon={"interval_seconds": 3, "jitter_seconds": 0},
+                outputs={"file": {"path": str(reports)}})
+            proc = subprocess.Popen(["ip", "netns", "exec", flows.name, sys.executable, "-m",
+                                     "s3_route_agent", "run", "--config", str(config),
+                                     "--max-cycles", "3"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+            try:
+                def written() -> list[dict]:
+                    text = reports.read_text() if reports.exists() else ""
+                    return [json.loads(line) for line in text.splitlines() if line.strip()]
+                deadline = time.monotonic() + 90
+                while not written() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert written(), proc.stderr.read() if proc.poll() is not None else "no report"
+                # Another process of the host resolves a bucket name, after the first cycle.
+                lookup = ("import dns.resolver; r = dns.resolver.Resolver(configure=False); "
+                          f"r.nameservers = ['127.0.0.1']; r.port = {dns.port}; "
+                          "r.resolve('logs.s3.eu-west-1.amazonaws.com', 'A')")
+                subprocess.run(["ip", "netns", "exec", flows.name, sys.executable, "-c", lookup],
+                               check=True, capture_output=True, timeout=30)
+                _, err = proc.communicate(timeout=120)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()                 # only the process this test started
+                    proc.wait()
+        finally:
+            dns.stop()
+    assert proc.returncode == 0, err
+    first, second, third = written()
+    assert [n["name"] for n in first["observed"]["names"]] == []
+    names = {n["name"]: n for n in second["observed"]["names"]}
+    assert names["logs.s3.eu-west-1.amazonaws.com"]["resolved"] is True
+    assert names["logs.s3.eu-west-1.amazonaws.com"]["addresses"] == [REGIONAL_BUCKET_IP]
+    (flow,) = second["observed"]["flows"]
+    assert flow["hostname"] == "logs.s3.eu-west-1.amazonaws.com" and flow["path"] == "gateway"
+    assert flow["process"]["pid"] == flows.client_pid
+    # The third cycle checks the name the host was seen resolving, and says why.
+    targets = {t["name"]: t for t in third["targets"]}
+    seen = targets["observed-logs.s3.eu-west-1.amazonaws.com"]
+    assert seen["path"] == "gateway" and "seen resolving it" in seen["evidence"][0]
+    # The agent's own lookups are not the host's: the default targets are not in the names.
+    assert "s3.eu-west-1.amazonaws.com" not in names

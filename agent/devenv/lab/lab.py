@@ -124,6 +124,7 @@ class Lab:
         self.gateway_route = True
         self._stopped = False
         self._old_sigterm: Any = None
+        self.flow_client: dict[str, Any] = {}
 
     # ---- building ---------------------------------------------------------------------------
 
@@ -363,6 +364,34 @@ class Lab:
         for role in ("host", "proxy"):
             self._route(role, GATEWAY_ROUTE, "via", GATEWAY_NEXT_HOP)
         self.gateway_route = True
+
+    def start_flow_client(self, sends: Sequence[str]) -> dict[str, Any]:
+        """Start a client in the host namespace that opens a TLS connection per ``ADDR:BYTES``
+        (to port 443 of the lab's S3), sends BYTES bytes in an unfinished PUT and holds the
+        connection (s3_route_agent.devenv.flowclient); returns what it reports (its pid, each
+        connection). :meth:`stop_flow_client` (or teardown) ends it."""
+        argv = [sys.executable, "-m", "s3_route_agent.devenv.flowclient", "send", "--bind",
+                HOST_IP, "--tls", "--ca", self.info["ca_path"],
+                *(f"{s.rsplit(':', 1)[0]}:443:{s.rsplit(':', 1)[1]}" for s in sends)]
+        proc = self._spawn("flowclient", "host", argv, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE)
+        self.flow_client = json.loads(self._read_line(proc, 60, "lab flow client"))
+        return self.flow_client
+
+    def stop_flow_client(self) -> None:
+        """End the flow client (closing its stdin makes it close its connections and exit)."""
+        proc = self.processes.pop("flowclient", None)
+        if proc is None:
+            return
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)     # its own session: pgid == its PID
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def set_private_dns(self, enabled: bool) -> None:
         """Switch the interface endpoint's private DNS (EC2 attribute and the lab resolver)."""

@@ -40,12 +40,26 @@ class Expected:
 
 
 @dataclass(frozen=True)
+class ExpectedFlow:
+    """What one connection of the lab's flow client must show in the report's ``observed``."""
+
+    path: str
+    status: str
+    min_bytes_sent: int              # at least the payload the client sent
+    region: str
+    via_nat: bool = False
+
+
+@dataclass(frozen=True)
 class Run:
-    """One agent run of a scenario: optional change before it, and what each target must show."""
+    """One agent run of a scenario: optional change before it, and what each target must show
+    (and, for the host's own traffic, each flow by remote address, and the overall status)."""
 
     expected: dict[str, Expected]
     before: Callable[[Lab], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    flows: dict[str, ExpectedFlow] = field(default_factory=dict)
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,13 @@ def _interface_target(lab: Lab) -> dict[str, Any]:
 
 
 PROXY_URL = f"http://{lab_module.PROXY_IP}:{lab_module.PROXY_PORT}"
+GATEWAY_FLOW_BYTES = 200_000
+NAT_FLOW_BYTES = 300_000
+
+
+def _start_flows(lab: Lab) -> None:
+    lab.start_flow_client([f"{S3_EU_BUCKET_IP}:{GATEWAY_FLOW_BYTES}",
+                           f"{S3_US_BUCKET_IP}:{NAT_FLOW_BYTES}"])
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("gateway", "Gateway endpoint: the regional name takes vpce via the prefix-list route",
@@ -122,6 +143,19 @@ SCENARIOS: tuple[Scenario, ...] = (
                                                oracle="gateway")},
                   # As on a real host: IMDS and the local EC2 API are exempt from the proxy.
                   env={"HTTPS_PROXY": PROXY_URL, "NO_PROXY": "127.0.0.1,169.254.169.254"}),)),
+    Scenario("observed-traffic",
+             "The host's own S3 traffic: a process holds a connection to S3 eu-west-1 (gateway "
+             "endpoint) and one to S3 us-east-1 through the NAT gateway; check names it, its "
+             "bytes and both paths, and the public one makes the run CRITICAL",
+             lambda lab: [_t(BUCKET_REGIONAL, "gateway")],
+             (Run({"bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP,
+                                               oracle="gateway")},
+                  flows={S3_EU_BUCKET_IP: ExpectedFlow("gateway", "OK", GATEWAY_FLOW_BYTES,
+                                                       "eu-west-1"),
+                         S3_US_BUCKET_IP: ExpectedFlow("public", "CRITICAL", NAT_FLOW_BYTES,
+                                                       "us-east-1", via_nat=True)},
+                  status="CRITICAL"),),
+             setup=_start_flows, teardown=lambda lab: lab.stop_flow_client()),
 )
 
 
@@ -178,6 +212,34 @@ def check_expectations(report: dict[str, Any], expected: dict[str, Expected]) ->
     return problems
 
 
+def check_flows(report: dict[str, Any], run: Run, lab: Lab) -> list[str]:
+    """Every difference between the report's ``observed`` flows (and status) and the run's."""
+    problems: list[str] = []
+    if run.status is not None and report.get("status") != run.status:
+        problems.append(f"status {report.get('status')}, expected {run.status}")
+    if not run.flows:
+        return problems
+    pid = lab.flow_client.get("pid")
+    flows = {f["remote_ip"]: f for f in (report.get("observed") or {}).get("flows", [])
+             if (f.get("process") or {}).get("pid") == pid}
+    for remote, want in run.flows.items():
+        got = flows.get(remote)
+        if got is None:
+            problems.append(f"flow of pid {pid} to {remote}: missing from observed")
+            continue
+        for key, value in (("path", want.path), ("status", want.status),
+                           ("s3_region", want.region), ("through_nat", want.via_nat)):
+            if got.get(key) != value:
+                problems.append(f"flow to {remote}: {key} {got.get(key)}, expected {value}")
+        if (got.get("bytes_sent") or 0) < want.min_bytes_sent:
+            problems.append(f"flow to {remote}: {got.get('bytes_sent')} bytes sent, expected "
+                            f"at least {want.min_bytes_sent}")
+    bad = [f for f in run.flows.values() if f.status == "CRITICAL"]
+    if bad and f"(pid {pid}) -> " not in report.get("summary", ""):
+        problems.append(f"summary does not name the process: {report.get('summary')}")
+    return problems
+
+
 def run_scenario(lab: Lab, scenario: Scenario) -> list[RunResult]:
     """Run every agent run of ``scenario`` in ``lab`` (its own config and state dir)."""
     results: list[RunResult] = []
@@ -191,7 +253,8 @@ def run_scenario(lab: Lab, scenario: Scenario) -> list[RunResult]:
             env = lab.env(**run.env) if run.env else None
             done = lab.run_agent(config, env=env)
             results.append(RunResult(scenario.name, index, done.exit_code, done.report,
-                                     done.text, check_expectations(done.report, run.expected)))
+                                     done.text, check_expectations(done.report, run.expected)
+                                     + check_flows(done.report, run, lab)))
     finally:
         if scenario.teardown:
             scenario.teardown(lab)
