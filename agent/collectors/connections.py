@@ -189,6 +189,7 @@ class TrafficCollectors:
     sniffer: Any = None                 # collectors.dns_sniffer.DnsSniffer, when probes are on
     keep_sniffing: bool = False
     memory: Optional[ObservedState] = None
+    stored: bool = False                # ``memory`` is what the file holds
 
     def begin_run(self) -> None:
         """Start the DNS sniffer if it is not running (it is skipped without CAP_NET_RAW)."""
@@ -210,9 +211,15 @@ class TrafficCollectors:
         return self.state_file.load()
 
     def keep_state(self, state: ObservedState) -> tuple[str, ...]:
-        """Remember ``state`` (memory and file); what went wrong writing it."""
+        """Remember ``state`` (memory and file; the file is not written again when nothing
+        changed since the last write); what went wrong writing it."""
+        unchanged = self.stored and state == self.memory
         self.memory = state
-        return self.state_file.store(state) if self.state_file is not None else ()
+        if self.state_file is None or unchanged:
+            return ()
+        problems = self.state_file.store(state)
+        self.stored = not problems
+        return problems
 
     def close(self) -> None:
         """Stop the sniffer and close the observer."""

@@ -25,13 +25,16 @@ folder read. Which process holds a socket is :mod:`s3_route_agent.collectors.pro
 
 from __future__ import annotations
 
+import bisect
 import errno
+import heapq
 import ipaddress
+import itertools
 import logging
 import os
 import socket
 import struct
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from s3_route_agent.engine.observed import TcpSocket
 
@@ -186,8 +189,8 @@ class RemoteNetworks:
         Semantics (``inet_diag_bc_run`` in net/ipv4/inet_diag.c): each op goes ``yes`` or ``no``
         bytes forward; landing exactly on the end accepts, jumping past it rejects. The audit
         (``inet_diag_bc_audit``) walks the ``yes`` chain and needs every ``no`` target on it, and
-        ``yes`` is one byte, so each condition is followed by a JMP (``no`` is 16 bits) to the
-        end::
+        ``yes`` is one byte, so a condition that accepts is followed by a JMP (``no`` is 16
+        bits) to the end. Up to :data:`LINEAR_NETWORKS` networks, one condition after the other::
 
             C1: D_COND net1  yes -> J1   no -> C2
             J1: JMP          (yes -> C2 for the audit)  no -> END (accept)
@@ -196,29 +199,122 @@ class RemoteNetworks:
             Jn: JMP          no -> END
             R:  JMP          no -> END + 4 (reject)
 
+        Beyond that the kernel would test every network against every socket (the S3 list of
+        ip-ranges.json has hundreds), so the program is a binary trie (:meth:`_tree`) of the
+        covering networks (:meth:`kernel_networks`, at most 32 per family): a condition on the
+        address family, then conditions on halves of the smallest prefix holding the networks
+        left, down to leaves of at most :data:`LEAF_NETWORKS` networks tested as above; a
+        socket costs a few conditions, and the parser checks the networks exactly.
+
         The kernel unwraps IPv4-mapped peers of IPv6 sockets for an AF_INET condition.
         ``None`` when there is nothing to filter on or the program would not fit (64 KiB).
         """
         if self._bytecode is not False:
             return self._bytecode  # type: ignore[return-value]
-        conds = []
-        for net in self.networks:
-            fam = socket.AF_INET if net.version == 4 else socket.AF_INET6
-            conds.append(_HOSTCOND.pack(fam, net.prefixlen, -1) + net.network_address.packed)
-        total = sum(4 + len(c) + 4 for c in conds) + 4
-        if not conds or total + 8 > 0xFFFF:
+        if not self.networks:
             self._bytecode = None
             return None
-        out = bytearray()
-        for c in conds:
-            size = 4 + len(c)
-            out += _BC_OP.pack(INET_DIAG_BC_D_COND, size, size + 4) + c
-            pos = len(out)                                   # offset of the JMP
-            out += _BC_OP.pack(INET_DIAG_BC_JMP, 4, total - pos)
-        out += _BC_OP.pack(INET_DIAG_BC_JMP, 4, 8)
-        assert len(out) == total
-        self._bytecode = bytes(out)
+        if len(self.networks) <= LINEAR_NETWORKS:    # as given (the captured request's form)
+            ops = self._leaf(list(self.networks), "linear")
+        else:
+            ops = self._tree()
+        self._bytecode = _assemble(ops)
         return self._bytecode
+
+    def kernel_networks(self, version: int) -> List[Any]:
+        """The networks of one IP version the kernel filters by: the networks themselves,
+        collapsed, or when more than :data:`KERNEL_NETWORKS_PER_FAMILY` remain, covering
+        supernets: neighbours are merged into their common supernet, the closest pair first
+        (the longest common prefix), until the budget holds. The kernel filter may then let
+        through more than the networks (the parser checks every socket exactly again), but its
+        cost stays flat: the kernel audits each request's program in time quadratic in its
+        length (``valid_cc`` in ``inet_diag_bc_audit`` walks from the start for every jump),
+        and runs it for every socket of the host."""
+        nets = list(ipaddress.collapse_addresses(n for n in self.networks if n.version == version))
+        if len(nets) <= KERNEL_NETWORKS_PER_FAMILY:
+            return nets
+        bits = 32 if version == 4 else 128
+        kind = type(nets[0])
+        first = [int(n.network_address) for n in nets]
+        last = [int(n.broadcast_address) for n in nets]
+        prev = list(range(-1, len(nets) - 1))
+        after = list(range(1, len(nets) + 1))
+        alive = [True] * len(nets)
+
+        def common(i: int, j: int) -> int:
+            return bits - (first[i] ^ last[j]).bit_length()
+
+        heap = [(-common(i, i + 1), i, i + 1) for i in range(len(nets) - 1)]
+        heapq.heapify(heap)
+        count = len(nets)
+        while count > KERNEL_NETWORKS_PER_FAMILY and heap:
+            _, i, j = heapq.heappop(heap)
+            if not (alive[i] and alive[j] and after[i] == j):
+                continue                                  # a stale pair
+            length = common(i, j)
+            shift = bits - length
+            lo = (first[i] >> shift) << shift
+            hi = lo | ((1 << shift) - 1)
+            first[i], last[i] = lo, hi                    # i becomes the supernet
+            alive[j] = False                              # j goes, and neighbours i covers
+            count -= 1
+            nxt = after[j]
+            while nxt < len(nets) and first[nxt] >= lo and last[nxt] <= hi:
+                alive[nxt] = False
+                count -= 1
+                nxt = after[nxt]
+            before = prev[i]
+            while before >= 0 and first[before] >= lo and last[before] <= hi:
+                alive[before] = False
+                count -= 1
+                before = prev[before]
+            after[i], prev[i] = nxt, before
+            if nxt < len(nets):
+                prev[nxt] = i
+                heapq.heappush(heap, (-common(i, nxt), i, nxt))
+            if before >= 0:
+                after[before] = i
+                heapq.heappush(heap, (-common(before, i), before, i))
+        out = []
+        for i in range(len(nets)):
+            if alive[i]:
+                size = (last[i] - first[i] + 1).bit_length() - 1
+                out.append(kind((first[i], bits - size)))
+        return out
+
+    def _leaf(self, nets: List[Union[ipaddress.IPv4Network, ipaddress.IPv6Network]],
+              tag: str) -> List[Tuple[Any, ...]]:
+        ops: List[Tuple[Any, ...]] = []
+        for i, net in enumerate(nets):
+            nxt = f"{tag}.{i}"
+            ops += [("cond", net, nxt), ("jmp", "ACCEPT"), ("label", nxt)]
+        ops.append(("jmp", "REJECT"))
+        return ops
+
+    def _tree(self) -> List[Tuple[Any, ...]]:
+        counter = itertools.count()
+
+        def gen(nets: List[Any], bits: int) -> List[Tuple[Any, ...]]:
+            # ``nets``: collapsed (disjoint) networks of one family, sorted by address.
+            if len(nets) <= LEAF_NETWORKS:
+                return self._leaf(nets, f"leaf{next(counter)}")
+            # The smallest prefix holding them all: the bits the first and last addresses
+            # share; split it in halves (both hold some of the networks, as it is the smallest).
+            first = int(nets[0].network_address)
+            last = int(nets[-1].broadcast_address)
+            length = min(bits - (first ^ last).bit_length(), min(n.prefixlen for n in nets))
+            half = length + 1
+            mid = ((first >> (bits - length)) << (bits - length)) | (1 << (bits - half))
+            split = bisect.bisect_left([int(n.network_address) for n in nets], mid)
+            left = type(nets[0])((first & ~((1 << (bits - half)) - 1), half))
+            label = f"right{next(counter)}"
+            return ([("cond", left, label)] + gen(nets[:split], bits) + [("label", label)]
+                    + gen(nets[split:], bits))
+
+        v4, v6 = self.kernel_networks(4), self.kernel_networks(6)
+        # An AF_INET condition of length 0 matches IPv4 peers, IPv4-mapped ones included.
+        return ([("cond", ipaddress.ip_network("0.0.0.0/0"), "v6")] + gen(v4, 32)
+                + [("label", "v6")] + gen(v6, 128))
 
     def __contains__(self, address: object) -> bool:
         """True when ``address`` (a string or address object) is in one of the networks."""
@@ -226,6 +322,40 @@ class RemoteNetworks:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         return self.match_v4_int(int(ip)) if ip.version == 4 else self.match_v6_int(int(ip))
+
+
+LINEAR_NETWORKS = 8      # up to this many networks the filter tests them one after the other
+LEAF_NETWORKS = 4        # networks a leaf of the trie tests one after the other
+KERNEL_NETWORKS_PER_FAMILY = 32   # beyond this, the kernel filters by covering supernets
+
+
+def _assemble(ops: List[Tuple[Any, ...]]) -> Optional[bytes]:
+    """The bytecode of ``ops`` (("cond", net, no-label), ("jmp", label), ("label", name);
+    ACCEPT is the end, REJECT 4 bytes past it); None past 64 KiB."""
+    sizes = []
+    conds: List[bytes] = []
+    for op in ops:
+        if op[0] == "cond":
+            net = op[1]
+            family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+            conds.append(_HOSTCOND.pack(family, net.prefixlen, -1) + net.network_address.packed)
+            sizes.append(4 + len(conds[-1]))
+        else:
+            conds.append(b"")
+            sizes.append(4 if op[0] == "jmp" else 0)
+    offsets = list(itertools.accumulate([0] + sizes))
+    total = offsets[-1]
+    if total + 8 > 0xFFFF:
+        return None
+    labels = {op[1]: offsets[i] for i, op in enumerate(ops) if op[0] == "label"}
+    labels.update(ACCEPT=total, REJECT=total + 4)
+    out = bytearray()
+    for i, op in enumerate(ops):
+        if op[0] == "cond":
+            out += _BC_OP.pack(INET_DIAG_BC_D_COND, sizes[i], labels[op[2]] - offsets[i]) + conds[i]
+        elif op[0] == "jmp":
+            out += _BC_OP.pack(INET_DIAG_BC_JMP, 4, labels[op[1]] - offsets[i])
+    return bytes(out)
 
 
 # --- sock_diag: request and parser ------------------------------------------------------------

@@ -21,14 +21,16 @@ the same engine as the targets (:func:`s3_route_agent.engine.verdict.path_for_ad
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from s3_route_agent.engine.hostnames import parse_s3_host
-from s3_route_agent.engine.model import (Expect, Facts, Inventory, NetworkInterface, PathKind,
-                                         RouteTargetKind, Status, Target)
+from s3_route_agent.engine.model import (AddressVerdict, Expect, Facts, Inventory,
+                                         NetworkInterface, PathKind, RouteTargetKind, Status,
+                                         Target)
 from s3_route_agent.engine.routes import S3RangeIndex
 from s3_route_agent.engine.verdict import path_for_address
 
@@ -37,8 +39,10 @@ logger = logging.getLogger(__name__)
 # ---- what the kernel said ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def unwrap_address(ip: str) -> str:
-    """``ip`` as a peer address: an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) becomes IPv4."""
+    """``ip`` as a peer address: an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) becomes IPv4.
+    (Cached: every look asks again about the same few addresses.)"""
     address = ipaddress.ip_address(ip)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
@@ -592,8 +596,9 @@ class ObserveRules:
 
 def judge_flow(sock: TcpSocket, process: ProcessInfo | None, because: str, facts: Facts,
                ranges: S3RangeIndex, expect: Expect, own: bool, hostname: str | None,
-               new_bytes: int) -> Flow:
-    """The path of one S3 connection (the same engine as a target's address) and its status."""
+               new_bytes: int, verdict: AddressVerdict | None = None) -> Flow:
+    """The path of one S3 connection (the same engine as a target's address) and its status;
+    ``verdict`` is the peer address's, when already made (many connections share a peer)."""
     remote = sock.remote_address
     family = "ipv6" if ipaddress.ip_address(remote).version == 6 else "ipv4"
     evidence: list[str] = []
@@ -602,11 +607,11 @@ def judge_flow(sock: TcpSocket, process: ProcessInfo | None, because: str, facts
         # Through a proxy the S3 traffic takes the proxy's path, whatever this host's routes say
         # (the same ruling as a target's: live/apply.py).
         path, region, endpoint, via = PathKind.PROXY, None, None, f"proxy {remote}:{sock.remote_port}"
-        own_path = path_for_address(remote, facts, ranges)
+        own_path = verdict or path_for_address(remote, facts, ranges)
         evidence.append(f"{remote}:{sock.remote_port} is the proxy S3 traffic from this host "
                         f"uses; the proxy address itself takes path {own_path.path.value}.")
     else:
-        verdict = path_for_address(remote, facts, ranges)
+        verdict = verdict or path_for_address(remote, facts, ranges)
         path, region, endpoint = verdict.path, verdict.s3_region, verdict.endpoint_id
         route = verdict.route.route if verdict.route else None
         via = route.target_id if route else None
@@ -718,12 +723,17 @@ def judge_observation(observation: SocketObservation, facts: Facts, membership: 
     totals = state.totals_map()
     nat_new = 0
     gateways: dict[str, None] = {}
+    verdicts: dict[str, AddressVerdict] = {}
+    processes = dict(observation.processes)
     for sock, because in s3_sockets:
-        process = observation.process_of(sock.inode)
+        process = processes.get(sock.inode)
         own = process is not None and process.pid == observation.own_pid
         grown = new_bytes.get(sock.key, (0, 0))
+        remote = sock.remote_address
+        if remote not in verdicts:
+            verdicts[remote] = path_for_address(remote, facts, ranges)
         flow = judge_flow(sock, process, because, facts, ranges, rules.expect, own,
-                          hostnames.get(sock.remote_address), grown[0] + grown[1])
+                          hostnames.get(remote), grown[0] + grown[1], verdicts[remote])
         flows.append(flow)
         sent, received = totals.get(flow.path.value, (0, 0))
         totals[flow.path.value] = (sent + grown[0], received + grown[1])

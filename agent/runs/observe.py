@@ -96,7 +96,7 @@ def observe_step(config: AgentConfig, traffic: TrafficCollectors, facts: Facts,
     if store:
         problems += traffic.keep_state(new_state)
     else:
-        traffic.memory = new_state
+        traffic.memory, traffic.stored = new_state, False
     for problem in problems:
         logger.warning("%s", problem)
     return dataclasses.replace(section, errors=section.errors + tuple(problems),

@@ -127,3 +127,15 @@ def test_the_collectors_remember_the_last_state(tmp_path):
     (tmp_path / "observed.json").write_text("{broken")        # memory wins in a running daemon
     assert traffic.load_state() == (STATE, ())
     traffic.close()
+
+
+def test_an_unchanged_state_is_not_written_again(tmp_path):
+    traffic = TrafficCollectors(observer=HostObserver(), state_file=ObservedStateFile(tmp_path))
+    assert traffic.keep_state(STATE) == ()
+    path = tmp_path / "observed.json"
+    path.unlink()
+    assert traffic.keep_state(STATE) == () and not path.exists()     # same state: no write
+    changed = ObservedState(since=100.0, nat_bytes=31)
+    traffic.keep_state(changed)
+    assert ObservedStateFile(tmp_path).load() == (changed, ())
+    traffic.close()

@@ -6,6 +6,7 @@ filter program, and live dumps of this test's own loopback connections."""
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import socket
@@ -174,10 +175,13 @@ def test_request_builder_matches_what_the_kernel_accepted():
     assert (length, mtype) == (len(sent), sk.TCPDIAG_GETSOCK)
 
 
-def _run_bytecode(program: bytes, family: int, addr: bytes) -> bool:
-    """A Python model of inet_diag_bc_run for D_COND/JMP, to check the program's jumps."""
+def _run_bytecode(program: bytes, family: int, addr: bytes, trace: list | None = None) -> bool:
+    """A Python model of inet_diag_bc_run for D_COND/JMP, to check the program's jumps
+    (``trace`` collects the offset of every op run)."""
     pos, length = 0, len(program)
     while length > 0:
+        if trace is not None:
+            trace.append(pos)
         code, yes, no = struct.unpack_from("=BBH", program, pos)
         ok = True
         if code == sk.INET_DIAG_BC_JMP:
@@ -221,11 +225,23 @@ def test_bytecode_program_semantics():
     assert pos == len(prog)
 
 
-def test_bytecode_too_large_or_empty():
+def test_bytecode_empty_and_bounded():
     assert sk.RemoteNetworks([]).bytecode() is None
-    many = sk.RemoteNetworks([f"10.{i // 256}.{i % 256}.0/24" for i in range(4000)])
-    assert many.bytecode() is None          # > 64 KiB: userland filter only
-    assert "10.3.4.5" in many
+    # 4,000 networks, none adjacent: the kernel filters by at most 32 covering supernets (the
+    # parser checks exactly), so the program stays small and the kernel's audit cheap
+    many = sk.RemoteNetworks([f"10.{i // 128}.{2 * (i % 128)}.0/24" for i in range(4000)])
+    cover = many.kernel_networks(4)
+    assert len(cover) <= sk.KERNEL_NETWORKS_PER_FAMILY and len(many.bytecode()) < 2000
+    assert all(any(n.subnet_of(c) for c in cover) for n in many.networks)
+    assert "10.3.4.5" in many and "10.3.5.5" not in many      # the exact filter
+    # the closest neighbours merge first: a lone address far from the clusters stays exact
+    spread = sk.RemoteNetworks([f"{o}.{i}.{j}.0/24" for o in (3, 52, 54) for i in range(0, 40, 2)
+                                for j in range(0, 20, 2)] + ["127.0.0.2/32"])
+    assert ipaddress.ip_network("127.0.0.2/32") in spread.kernel_networks(4)
+    assert "127.0.0.1" not in sk.RemoteNetworks(spread.kernel_networks(4))
+    # adjacent ones collapse into a few conditions
+    assert len(sk.RemoteNetworks([f"10.{i // 256}.{i % 256}.0/24"
+                                  for i in range(4000)]).bytecode()) < 200
 
 
 def test_nlmsg_error_reply():
@@ -443,3 +459,77 @@ def test_netlink_refused_falls_back_with_reason(live_pairs):
     assert _own(again, live_pairs[0][0]).source == "proc"
 
 
+
+
+def _audit(program: bytes) -> None:
+    """inet_diag_bc_audit's rules: yes is the op's own size (1 byte), no lands on an op of the
+    yes chain or exactly at the end (accept) or 4 past it (reject), everything 4-aligned."""
+    starts, pos = set(), 0
+    while pos < len(program):
+        starts.add(pos)
+        code, yes, no = struct.unpack_from("=BBH", program, pos)
+        assert 4 <= yes <= 255 and yes % 4 == 0 and no % 4 == 0
+        pos += yes
+    assert pos == len(program)
+    for pos in starts:
+        code, yes, no = struct.unpack_from("=BBH", program, pos)
+        assert pos + no in starts or pos + no in (len(program), len(program) + 4), (pos, no)
+
+
+def _peer(address: str) -> tuple:
+    ip = ipaddress.ip_address(address)
+    if ip.version == 4:
+        return socket.AF_INET, ip.packed + bytes(12)
+    return socket.AF_INET6, ip.packed
+
+
+S3_LIKE = ([f"{a}.{b}.{c}.0/{p}" for a, b, c, p in
+            ((52, 216, 0, 15), (54, 231, 0, 16), (3, 5, 0, 19), (16, 182, 0, 16), (18, 34, 0, 19))]
+           + [f"{(i * 37) % 223 + 1}.{(i * 91) % 256}.{(i * 13) % 256}.0/24" for i in range(300)]
+           + [f"2600:1f{i % 100:02x}:{i:x}::/48" for i in range(200)] + ["2001:db8:5::/48"])
+
+
+def test_a_large_list_is_a_trie_of_covering_networks():
+    import random
+    nets = sk.RemoteNetworks(S3_LIKE)
+    program = nets.bytecode()
+    _audit(program)
+    cover = sk.RemoteNetworks(nets.kernel_networks(4) + nets.kernel_networks(6))
+    assert len(cover.networks) <= 2 * sk.KERNEL_NETWORKS_PER_FAMILY < len(nets.networks)
+    rng = random.Random(7)
+    probes = ["52.217.3.4", "54.231.200.1", "3.5.31.255", "3.5.32.0", "16.183.0.1", "8.8.8.8",
+              "127.0.0.1", "::1", "2600:1f00:0::9", "2600:1f63:63::1", "2600:1fa0::1",
+              "2001:db8:5::7", "2001:db8:6::7"]
+    probes += [str(ipaddress.ip_network(n).network_address + 5) for n in S3_LIKE]
+    probes += [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(3000)]
+    probes += [str(ipaddress.IPv6Address((0x2600 << 112) | rng.getrandbits(112))) for _ in range(2000)]
+    for address in probes:
+        family, raw = _peer(address)
+        accepted = _run_bytecode(program, family, raw)
+        assert accepted is (address in cover), address     # the kernel: the covering networks
+        assert accepted or address not in nets, address     # never less than the networks
+    # an IPv6 socket's IPv4-mapped peer is tested as IPv4
+    mapped = socket.inet_pton(socket.AF_INET6, "::ffff:52.217.3.4")
+    assert _run_bytecode(program, socket.AF_INET6, mapped)
+
+
+def test_the_trie_costs_a_few_conditions_per_socket():
+    program = sk.RemoteNetworks(S3_LIKE).bytecode()
+    for address in ("8.8.8.8", "52.217.3.4", "2600:1f05:5::1", "::1"):
+        trace: list = []
+        _run_bytecode(program, *_peer(address), trace)
+        assert len(trace) < 30, (address, len(trace))   # linearly: up to 1,000 ops
+
+
+@pytest.mark.parametrize("single_walk", [True, False])
+def test_live_kernel_accepts_the_trie_and_filters_as_userland(live_pairs, single_walk):
+    mine = {os.fstat(x.fileno()).st_ino for c, s, _, _ in live_pairs for x in (c, s)}
+    nets = sk.RemoteNetworks(S3_LIKE + ["127.0.0.0/8", "::1/128"])
+    assert nets.bytecode() is not None and len(nets.networks) > sk.LINEAR_NETWORKS
+    with sk.TcpDumper(single_walk=single_walk, kernel_filter=True) as kernel:
+        got, problems = kernel.dump(networks=nets)
+        assert problems == [] and kernel.notes == [] and kernel.kernel_filter
+    with sk.TcpDumper(single_walk=single_walk, kernel_filter=False) as userland:
+        want, _ = userland.dump(networks=nets)
+    assert {s.inode for s in got if s.inode in mine} == {s.inode for s in want if s.inode in mine}
+    assert len({s.inode for s in got} & mine) == 2 * len(live_pairs)
