@@ -4,8 +4,11 @@ When packet probes are enabled (``probe.enabled``, CAP_NET_RAW, extra ``probe``)
 AsyncSniffer on every interface that is up records each DNS response (UDP from port 53, or the
 configured resolver port): the name asked, the CNAMEs and the A/AAAA addresses. The report's
 ``observed.names`` lists the S3 names among them (the engine decides which are S3), and flows are
-named after them. Packets are filtered in Python (``lfilter``): there is no libpcap here, so no
-BPF string. scapy is imported only here, only when the sniffer starts.
+named after them. There is no libpcap here, so no BPF string: each listening
+socket gets a small classic BPF program built by hand (:func:`dns_response_filter`: UDP from the
+resolver ports only, dropped in the kernel otherwise, so a busy loopback does not overflow the
+queue), and every packet kept is checked again in Python (``lfilter``). scapy is imported only
+here, only when the sniffer starts.
 
 The daemon sniffs between cycles; a one-shot ``check`` sniffs only while it runs. The buffer is
 bounded (``max_sightings``, the oldest dropped first).
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import socket
+import struct
 import threading
 import time
 from typing import Any, Callable, Iterable
@@ -27,6 +32,70 @@ logger = logging.getLogger(__name__)
 DNS_TYPE_A = 1          # RFC 1035 section 3.2.2
 DNS_TYPE_CNAME = 5
 DNS_TYPE_AAAA = 28      # RFC 3596
+
+# Classic BPF (linux/filter.h, Documentation/networking/filter.rst): the opcodes the socket
+# filter below uses, and SO_ATTACH_FILTER (asm-generic/socket.h).
+BPF_LDH_ABS = 0x28      # A = u16 at [k]
+BPF_LDB_ABS = 0x30      # A = u8 at [k]
+BPF_LDH_IND = 0x48      # A = u16 at [X + k]
+BPF_LDX_MSH = 0xB1      # X = 4 * ([k] & 0xf): the IPv4 header length
+BPF_JEQ = 0x15          # jump if A == k
+BPF_JSET = 0x45         # jump if A & k
+BPF_RET = 0x06          # return k (bytes to keep; 0 drops)
+SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = 33
+RECEIVE_BUFFER = 4 << 20  # the kernel queues DNS responses here while Python catches up
+
+
+def dns_response_filter(ports: Iterable[int]) -> list[tuple[int, int, int, int]]:
+    """A socket filter (classic BPF over Ethernet frames) keeping only UDP packets from one of
+    ``ports``, IPv4 (not a fragment) or IPv6 (UDP right after the fixed header): the kernel drops
+    the rest before it is copied to the sniffer. There is no libpcap here to compile a filter
+    string, so the program is built by hand; lfilter still checks every packet it keeps."""
+    ports = sorted(set(int(p) for p in ports))
+    n = len(ports)
+    v6 = 8 + n                  # where the IPv6 part starts
+    drop = v6 + 4 + n
+    accept = drop + 1
+
+    def to(target: int, here: int) -> int:      # jumps count from the next instruction
+        return target - here - 1
+
+    def port_checks(at: int) -> list[tuple[int, int, int, int]]:
+        return [(BPF_JEQ, to(accept, at + i), to(drop, at + i) if i == n - 1 else 0, port)
+                for i, port in enumerate(ports)]
+    program = [
+        (BPF_LDH_ABS, 0, 0, 12),                # 0: EtherType
+        (BPF_JEQ, 0, to(v6, 1), 0x0800),        # 1: IPv4, else the IPv6 part
+        (BPF_LDB_ABS, 0, 0, 23),                # 2: IPv4 protocol
+        (BPF_JEQ, 0, to(drop, 3), 17),          # 3: UDP
+        (BPF_LDH_ABS, 0, 0, 20),                # 4: flags and fragment offset
+        (BPF_JSET, to(drop, 5), 0, 0x1FFF),     # 5: a fragment after the first: drop
+        (BPF_LDX_MSH, 0, 0, 14),                # 6: X = the IPv4 header length
+        (BPF_LDH_IND, 0, 0, 14),                # 7: the UDP source port
+    ]
+    program += port_checks(8)
+    program += [
+        (BPF_JEQ, 0, to(drop, v6), 0x86DD),     # IPv6 (A still holds the EtherType)
+        (BPF_LDB_ABS, 0, 0, 20),                # next header
+        (BPF_JEQ, 0, to(drop, v6 + 2), 17),     # UDP right after the fixed header
+        (BPF_LDH_ABS, 0, 0, 54),                # the UDP source port
+    ]
+    program += port_checks(v6 + 4)
+    program += [(BPF_RET, 0, 0, 0), (BPF_RET, 0, 0, 0x40000)]
+    return program
+
+
+def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
+    """Attach a classic BPF ``program`` to ``sock`` (SO_ATTACH_FILTER)."""
+    import ctypes  # only when sniffing
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                    ("k", ctypes.c_uint32)]
+    array = (SockFilter * len(program))(*[SockFilter(*op) for op in program])
+    fprog = struct.pack("HL", len(program), ctypes.addressof(array))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 def _text(value: Any) -> str:
@@ -118,7 +187,8 @@ class DnsSniffer:
 
         ready = threading.Event()
         try:
-            sniffer = AsyncSniffer(iface=up_interfaces(), lfilter=is_response, prn=record,
+            sockets = [self._open(name, ports) for name in up_interfaces()]
+            sniffer = AsyncSniffer(opened_socket=sockets, lfilter=is_response, prn=record,
                                    store=False, started_callback=ready.set)
             sniffer.start()
         except Exception as exc:  # noqa: BLE001 - a sniffer that cannot start is skipped
@@ -128,6 +198,29 @@ class DnsSniffer:
         self._sniffer = sniffer
         self.skipped = None
         return self
+
+    @staticmethod
+    def _open(iface: str, ports: Iterable[int]) -> Any:
+        """A scapy listening socket on ``iface`` whose kernel filter keeps only UDP from
+        ``ports``, with a large receive buffer: a busy host (loopback included) must not fill
+        the queue with packets Python would dissect only to drop."""
+        from scapy.arch.linux import L2ListenSocket  # noqa: PLC0415 - optional
+        sock = L2ListenSocket(iface=iface, nofilter=1)
+        attach_filter(sock.ins, dns_response_filter(ports))
+        for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):   # FORCE: root may pass rmem_max
+            try:
+                sock.ins.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+                break
+            except OSError:
+                continue
+        sock.ins.setblocking(False)      # what arrived before the filter: dropped
+        try:
+            while True:
+                sock.ins.recv(65536)
+        except OSError:
+            pass
+        sock.ins.setblocking(True)
+        return sock
 
     def drain(self) -> tuple[DnsSighting, ...]:
         """The responses seen since the last drain (oldest first)."""

@@ -66,3 +66,49 @@ def test_without_cap_net_raw_the_sniffer_is_skipped_with_the_reason(monkeypatch)
     assert not sniffer.running and "CAP_NET_RAW" in sniffer.skipped
     assert sniffer.drain() == ()
     sniffer.stop()
+
+
+def _run_cbpf(program, frame: bytes) -> int:
+    """A Python model of the classic BPF opcodes the filter uses (linux/filter.h)."""
+    from s3_route_agent.collectors import dns_sniffer as ds
+    a = x = pc = 0
+    while True:
+        code, jt, jf, k = program[pc]
+        pc += 1
+        if code == ds.BPF_LDH_ABS:
+            a = int.from_bytes(frame[k:k + 2], "big")
+        elif code == ds.BPF_LDB_ABS:
+            a = frame[k]
+        elif code == ds.BPF_LDH_IND:
+            a = int.from_bytes(frame[x + k:x + k + 2], "big")
+        elif code == ds.BPF_LDX_MSH:
+            x = 4 * (frame[k] & 0xF)
+        elif code == ds.BPF_JEQ:
+            pc += jt if a == k else jf
+        elif code == ds.BPF_JSET:
+            pc += jt if a & k else jf
+        elif code == ds.BPF_RET:
+            return k
+
+
+def _frame(v6: bool, proto: int, sport: int, fragment: int = 0) -> bytes:
+    import struct
+    ether = b"\0" * 12 + (b"\x86\xdd" if v6 else b"\x08\x00")
+    ports = struct.pack("!HH", sport, 40000) + b"\0" * 16
+    if v6:
+        return ether + struct.pack("!IHBB", 6 << 28, len(ports), proto, 64) + b"\0" * 32 + ports
+    return ether + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(ports), 1, fragment, 64,
+                               proto, 0, b"\x7f\0\0\x01", b"\x7f\0\0\x01") + ports
+
+
+@pytest.mark.parametrize("v6,proto,sport,fragment,kept", [
+    (False, 17, 53, 0, True), (False, 17, 5353, 0, True), (False, 17, 1234, 0, False),
+    (False, 6, 53, 0, False), (False, 17, 53, 0x2000, True),     # first fragment (MF set)
+    (False, 17, 53, 0x0010, False),                               # a later fragment
+    (True, 17, 53, 0, True), (True, 17, 5353, 0, True), (True, 17, 80, 0, False),
+    (True, 6, 53, 0, False)])
+def test_the_kernel_filter_keeps_only_udp_from_the_resolver_ports(v6, proto, sport, fragment,
+                                                                  kept) -> None:
+    from s3_route_agent.collectors.dns_sniffer import dns_response_filter
+    program = dns_response_filter([53, 5353])
+    assert (_run_cbpf(program, _frame(v6, proto, sport, fragment)) > 0) is kept
