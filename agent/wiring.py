@@ -17,6 +17,7 @@ from s3_route_agent.collectors.connections import (HostObserver, ObservedStateFi
                                                    TrafficCollectors)
 from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
 from s3_route_agent.collectors.flow_logs import CycleCorroboration
+from s3_route_agent.collectors.host_ports import read_ephemeral_port_range
 from s3_route_agent.collectors.imds import ImdsClient, resolve_identity
 from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.collectors.ip_ranges import load_s3_ranges
@@ -107,7 +108,8 @@ def build_check_deps(config: AgentConfig, clients: AwsClients | None = None) -> 
     return CheckDeps(identity=identity, resolve=resolve, ec2_client=ec2_client,
                      s3_ranges=s3_ranges, s3_client_for=clients.s3_for_plan,
                      cache_for=cache_for, bucket_facts=bucket_facts, bucket_cache=bucket_cache,
-                     traffic=build_traffic(config))
+                     traffic=build_traffic(config),
+                     ephemeral_ports=read_ephemeral_port_range)
 
 
 def build_traffic(config: AgentConfig, observer: HostObserver | None = None) -> TrafficCollectors:

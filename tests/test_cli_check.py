@@ -84,7 +84,10 @@ def test_private_only_targets_exit_ok_and_warm_run_makes_no_ec2_call(env, tmp_pa
     code, cold, _ = check_json(config)
     assert code == 0 and cold["status"] == "OK"
     assert cold["facts"]["inventory_source"] == "api"
-    assert cold["facts"]["ec2_calls"] == 6  # one call per EC2 API (see bench/bench_check.py)
+    # One call per EC2 API (see bench/bench_check.py): route tables, the S3 prefix list and its
+    # entries, endpoints, endpoint ENIs, NAT gateways, security group rules, network ACLs, Block
+    # Public Access options (the table routes to a NAT gateway; BPA is off: no exclusions).
+    assert cold["facts"]["ec2_calls"] == 9
     code, warm, _ = check_json(config)
     assert code == 0
     assert warm["facts"]["inventory_source"] == "cache" and warm["facts"]["ec2_calls"] == 0
@@ -92,8 +95,9 @@ def test_private_only_targets_exit_ok_and_warm_run_makes_no_ec2_call(env, tmp_pa
     assert refreshed["facts"]["inventory_source"] == "api"
     # A refresh of a cached inventory skips the prefix-list entries (same version) and the
     # endpoint ENIs (same ids): DescribeRouteTables, DescribeManagedPrefixLists,
-    # DescribeVpcEndpoints, DescribeNatGateways.
-    assert refreshed["facts"]["ec2_calls"] == 4
+    # DescribeVpcEndpoints, DescribeNatGateways, DescribeSecurityGroupRules,
+    # DescribeNetworkAcls, DescribeVpcBlockPublicAccessOptions.
+    assert refreshed["facts"]["ec2_calls"] == 7
 
 
 def test_refresh_fetches_prefix_list_entries_when_the_version_changes(env, tmp_path):
@@ -101,13 +105,13 @@ def test_refresh_fetches_prefix_list_entries_when_the_version_changes(env, tmp_p
     targets = [{"name": "regional", "host": "s3.{region}.amazonaws.com", "expect": "gateway"}]
     config = env.write_config(tmp_path / "c.yaml", targets=targets,
                               state_dir=str(tmp_path / "state"))
-    assert check_json(config)[1]["facts"]["ec2_calls"] == 6
+    assert check_json(config)[1]["facts"]["ec2_calls"] == 9
     cidrs = world.S3_PREFIX_LIST_CIDRS[world.REGION]
     try:
         # The S3 prefix list loses the range the regional name resolves to: a new version.
         moto_patches.set_aws_prefix_list_cidrs(world.REGION, ("198.51.100.128/25",))
         code, report, _ = check_json(config, "--refresh")
-        assert report["facts"]["ec2_calls"] == 5       # entries fetched again, ENIs not
+        assert report["facts"]["ec2_calls"] == 8       # entries fetched again, ENIs not
         assert report["targets"][0]["path"] == "public" and code == 2
     finally:
         moto_patches.set_aws_prefix_list_cidrs(world.REGION, cidrs)

@@ -105,12 +105,16 @@ def identity_from_imds(client: ImdsClient) -> Identity:
                             f"for interface {mac}")
     local_ipv4s = client.get(token, base + "local-ipv4s") or ""
     ipv6s = client.get(token, base + "ipv6s") or ""
+    # The interface's security groups, one id per line (EC2 user guide, "Instance metadata
+    # categories": network/interfaces/macs/mac/security-group-ids).
+    groups = client.get(token, base + "security-group-ids") or ""
     return Identity(
         region=region, vpc_id=vpc_id, subnet_id=subnet_id,
         instance_id=client.get(token, "instance-id"),
         availability_zone=client.get(token, "placement/availability-zone"),
         mac=mac, interface_id=client.get(token, base + "interface-id"),
-        local_ipv4s=tuple(local_ipv4s.split()), ipv6s=tuple(ipv6s.split()), source="imds")
+        local_ipv4s=tuple(local_ipv4s.split()), ipv6s=tuple(ipv6s.split()), source="imds",
+        security_group_ids=tuple(groups.split()))
 
 
 def resolve_identity(client: ImdsClient | None, region: str | None, vpc_id: str | None,
@@ -135,4 +139,7 @@ def resolve_identity(client: ImdsClient | None, region: str | None, vpc_id: str 
         subnet_id=subnet_id or found.subnet_id, instance_id=instance_id or found.instance_id,
         availability_zone=found.availability_zone, mac=found.mac,
         interface_id=found.interface_id, local_ipv4s=found.local_ipv4s, ipv6s=found.ipv6s,
-        source="imds+config" if overridden else "imds")
+        source="imds+config" if overridden else "imds",
+        # IMDS's groups belong to its interface, in its subnet: not to a configured other one.
+        security_group_ids=(found.security_group_ids
+                            if (subnet_id or found.subnet_id) == found.subnet_id else ()))

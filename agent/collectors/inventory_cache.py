@@ -38,12 +38,22 @@ class CachedInventory:
     fresh: bool
     looked_up_addresses: tuple[str, ...] = ()
 
-    def covers(self, addresses: Iterable[str]) -> bool:
-        """True when a refresh would look up none of ``addresses``.
+    def covers(self, addresses: Iterable[str],
+               security_group_ids: Iterable[str] | None = None) -> bool:
+        """True when a refresh would look up none of ``addresses`` and learn nothing new about
+        this host's security groups.
 
         The collector looks up an IPv4 address unless an S3 endpoint ENI of the VPC holds it;
-        IPv6 addresses are never looked up, so they are always covered.
+        IPv6 addresses are never looked up, so they are always covered. An inventory without
+        traffic filters (written before they were collected) never covers; nor does one made
+        for other security groups than ``security_group_ids`` (IMDS's, when it gave them).
         """
+        filters = self.inventory.traffic_filters
+        if filters is None:
+            return False
+        groups = tuple(security_group_ids or ())
+        if groups and tuple(filters.host_security_group_ids or ()) != groups:
+            return False
         known = set(self.looked_up_addresses)
         known.update(_canonical(a) for i in self.inventory.interfaces for a in i.addresses)
         for address in addresses:
@@ -117,10 +127,11 @@ class InventoryCache:
         return CachedInventory(inventory=inventory, age_seconds=max(age, 0.0), fresh=fresh,
                                looked_up_addresses=looked_up)
 
-    def covers(self, addresses: Iterable[str]) -> bool:
+    def covers(self, addresses: Iterable[str],
+               security_group_ids: Iterable[str] | None = None) -> bool:
         """True when the cached inventory already answers for every one of ``addresses``."""
         cached = self.load()
-        return cached is not None and cached.covers(addresses)
+        return cached is not None and cached.covers(addresses, security_group_ids)
 
     def invalidate(self) -> None:
         """Forget the cached inventory: the next run fetches it again (evidence contradicted it)."""
@@ -143,7 +154,8 @@ class InventoryCache:
             "inventory": inventory_to_dict(inventory),
             # VpcEndpoint.to_dict leaves the policy out; keep it so a cached inventory equals
             # the fetched one.
-            "policy_documents": {e.id: e.policy_document for e in inventory.endpoints
+            "policy_documents": {e.id: e.policy_document
+                                 for e in inventory.endpoints + inventory.remote_endpoints
                                  if e.policy_document is not None},
             "looked_up_addresses": sorted({_canonical(a) for a in looked_up_addresses}),
             "lifetime_seconds": self.ttl_seconds * (

@@ -22,7 +22,17 @@ hostname's *form* adds on top is here, so the verdict engine calls one function:
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#private-dns).
 * A bucket in another region (GetBucketLocation) is a bypass of this VPC's gateway endpoint,
   which carries only its own region's S3 (VPC user guide, "Gateway endpoints for Amazon S3",
-  https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html).
+  https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html) -- unless a
+  cross-Region interface endpoint serving that region carries it (PrivateLink guide,
+  "Cross-region enabled AWS services",
+  https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-cross-region-privatelink-support.html).
+* An interface endpoint carries IPv6 only with IpAddressType ``dualstack`` or ``ipv6``, and its
+  DNS names get AAAA records only with DnsRecordIpType ``ipv6``, ``dualstack`` or (regional and
+  zonal names) ``service-defined`` (EC2 API reference, DnsOptionsSpecification,
+  https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DnsOptionsSpecification.html;
+  PrivateLink guide, "IP address types",
+  https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html#aws-service-ip-address-type):
+  AAAA answers beside an endpoint's A answers are judged against what it carries.
 * Which gateway endpoint service can carry a name (:func:`gateway_service`): S3 Express One Zone
   names (zonal and ``s3express-control``) only ``com.amazonaws.REGION.s3express``, with its own
   prefix list; Object Lambda, S3 on Outposts, MRAP and acceleration names none; every other S3
@@ -114,12 +124,18 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
 
     if form.dualstack and region:
         notes.extend(_dualstack(target, answer, facts, form.region or region))
+    notes.extend(_interface_ipv6(answer, verdicts, facts))
 
     if region:
         notes.extend(_private_dns(target, form, path, verdicts, facts, region))
 
     other = facts.bucket_region(target.bucket or form.bucket)
-    if other and region and other != region and form.form is not HostForm.MRAP:
+    carriers = _cross_region_carriers(verdicts, facts, other)
+    if other and region and other != region and form.form is not HostForm.MRAP and carriers:
+        notes.append(f"Bucket {target.bucket or form.bucket} is in {other} (GetBucketLocation): "
+                     f"cross-Region interface endpoint {', '.join(carriers)} carries S3 of "
+                     f"{other} privately from this {region} VPC.")
+    elif other and region and other != region and form.form is not HostForm.MRAP:
         notes.append(f"Bucket {target.bucket or form.bucket} is in {other} (GetBucketLocation), "
                      f"not this VPC's {region}: this VPC's gateway endpoint does not carry S3 "
                      f"of {other}, so requests for it bypass the endpoint and follow the "
@@ -134,6 +150,59 @@ def form_ruling(target: Target, answer: DnsAnswer | None, verdicts: tuple[Addres
                       f"over S3 of {other}, outside this VPC's {region} endpoints; expected "
                       f"{target.expect.value}")
     return FormRuling(tuple(notes), status, reason)
+
+
+def _cross_region_carriers(verdicts: tuple[AddressVerdict, ...], facts: Facts,
+                           bucket_region: str | None) -> list[str]:
+    """The interface endpoints serving ``bucket_region`` that carry every address, or []."""
+    inventory = facts.inventory
+    if not bucket_region or inventory is None or not verdicts:
+        return []
+    carriers: list[str] = []
+    for verdict in verdicts:
+        endpoint = inventory.endpoint(verdict.endpoint_id) if verdict.endpoint_id else None
+        if (verdict.path is not PathKind.INTERFACE or endpoint is None
+                or endpoint.service_region_served != bucket_region):
+            return []
+        carriers.append(endpoint.id)
+    return list(dict.fromkeys(carriers))
+
+
+def _interface_ipv6(answer: DnsAnswer | None, verdicts: tuple[AddressVerdict, ...],
+                    facts: Facts) -> list[str]:
+    """AAAA answers beside an interface endpoint's A answers, against what the endpoint carries
+    (IpAddressType) and publishes (DnsRecordIpType): see the module docstring."""
+    inventory = facts.inventory
+    if answer is None or inventory is None:
+        return []
+    by_ip = {v.ip: v for v in verdicts}
+    endpoints = {v.endpoint_id for v in verdicts
+                 if v.path is PathKind.INTERFACE and v.family == "ipv4" and v.endpoint_id}
+    others = [a.ip for a in answer.addresses if a.family == "ipv6"
+              and (by_ip.get(a.ip) is None or by_ip[a.ip].endpoint_id not in endpoints)]
+    notes: list[str] = []
+    for endpoint_id in sorted(endpoints):
+        endpoint = inventory.endpoint(endpoint_id)
+        if endpoint is None or not others:
+            continue
+        records = endpoint.dns_record_ip_type or "ipv4"
+        if not endpoint.carries_ipv6:
+            notes.append(f"Interface endpoint {endpoint.id} has IpAddressType "
+                         f"{endpoint.ip_address_type or 'ipv4'}: it carries no IPv6, so the AAAA "
+                         f"answer(s) {', '.join(others)} are not its own and take the IPv6 "
+                         "routes (clients preferring IPv6 leave the endpoint); set its "
+                         "IpAddressType and DnsRecordIpType to dualstack.")
+        elif records == "ipv4":
+            notes.append(f"Interface endpoint {endpoint.id} is {endpoint.ip_address_type} but "
+                         "its DnsRecordIpType is ipv4 (A records only): the AAAA answer(s) "
+                         f"{', '.join(others)} come from elsewhere and take the IPv6 routes; "
+                         "set DnsRecordIpType to dualstack.")
+        else:
+            notes.append(f"Interface endpoint {endpoint.id} ({endpoint.ip_address_type}, "
+                         f"DnsRecordIpType {records}) publishes AAAA records, yet "
+                         f"{', '.join(others)} is not one of its addresses: another resolver "
+                         "or record answered.")
+    return notes
 
 
 def _mrap(target: Target, verdicts: tuple[AddressVerdict, ...], path: PathKind, facts: Facts,
@@ -200,22 +269,27 @@ def _dualstack(target: Target, answer: DnsAnswer | None, facts: Facts, region: s
 def _private_dns(target: Target, form: S3HostForm, path: PathKind,
                  verdicts: tuple[AddressVerdict, ...], facts: Facts, region: str) -> list[str]:
     """How the S3 interface endpoints' private DNS mode bears on this name."""
-    endpoints = [e for e in _s3_endpoints(facts, region, "interface") if e.is_available]
+    # The endpoints whose private DNS could answer this name: those serving its region (a
+    # cross-Region endpoint answers the names of its service region).
+    name_region = form.region or region
+    endpoints = list(dict.fromkeys(
+        e for e in (*_s3_endpoints(facts, region, "interface"),
+                    *_s3_endpoints(facts, name_region, "interface")) if e.is_available))
     if not endpoints or form.form is HostForm.VPCE:
         return []
     notes: list[str] = []
-    same_region = form.region in (None, region)
     for endpoint in endpoints:
+        served = endpoint.service_region_served or region
         if (form.fips or form.form in NOT_PRIVATE_DNS_FORMS) and endpoint.private_dns_enabled:
             kind = "FIPS" if form.fips else form.form.value.replace('_', '-')
             notes.append(f"Private DNS of {endpoint.id} does not cover {kind} "
-                         f"names such as {target.host}; only s3.{region}, s3-accesspoint.{region} "
-                         f"and s3-control.{region} names.")
+                         f"names such as {target.host}; only s3.{served}, s3-accesspoint.{served} "
+                         f"and s3-control.{served} names.")
             continue
         # Dual-stack names: whether private DNS answers them is not confirmed by the pages
         # above, so nothing is claimed for them (unknown).
         if (form.form not in PRIVATE_DNS_FORMS or form.fips or form.dualstack
-                or not same_region):
+                or served != name_region):
             continue
         if not endpoint.private_dns_enabled:
             if path is PathKind.GATEWAY and target.expect.allows(path):

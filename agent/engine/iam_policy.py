@@ -23,7 +23,13 @@ Semantics follow the IAM User Guide:
 * condition key names are case-insensitive, String values case-sensitive (except *IgnoreCase);
 * ``aws:SourceVpce`` and ``aws:SourceVpc`` are in the request context only when the request came
   through a VPC endpoint, and ``aws:SourceIp`` is then absent ("AWS global condition context
-  keys", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+  keys", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html);
+  so are the network-perimeter keys added since 2024: ``aws:VpceAccount`` (the account that owns
+  the endpoint), ``aws:VpceOrgID`` and ``aws:VpceOrgPaths`` (its organization and OU paths) and
+  ``aws:SourceVpcArn`` (the ARN of the endpoint's VPC). The agent knows the endpoint's owner and
+  VPC; it does not know the organization, so a condition on ``aws:VpceOrgID`` /
+  ``aws:VpceOrgPaths`` of a request through an endpoint is reported as not evaluated rather than
+  guessed (same page).
 
 Not modelled (reported as such when met): policy variables (``${...}``), NotPrincipal with
 Deny's special cases, and operators other than the String*, Arn*, Bool, Null and IP families.
@@ -47,6 +53,12 @@ IMPLICIT_DENY = "implicit_deny"
 SOURCE_VPCE = "aws:sourcevpce"
 SOURCE_VPC = "aws:sourcevpc"
 SOURCE_IP = "aws:sourceip"
+VPCE_ACCOUNT = "aws:VpceAccount"
+VPCE_ORG_ID = "aws:VpceOrgID"
+VPCE_ORG_PATHS = "aws:VpceOrgPaths"
+SOURCE_VPC_ARN = "aws:SourceVpcArn"
+# Keys present in the context of a request through a VPC endpoint, besides SourceVpce/SourceVpc.
+ENDPOINT_CONTEXT_KEYS = (VPCE_ACCOUNT, VPCE_ORG_ID, VPCE_ORG_PATHS, SOURCE_VPC_ARN)
 
 # The actions the agent's canary transfer performs (issue 3) and their resources.
 CANARY_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:ListBucket")
@@ -70,6 +82,13 @@ class Request:
     resource: str                                # "arn:aws:s3:::bucket/key"
     principal: str | None = None                 # "arn:aws:iam::123456789012:role/agent"
     context: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    # Keys the request carries whose values the agent does not know (aws:VpceOrgID of a request
+    # through an endpoint): a condition on them is reported as not evaluated.
+    unknown_keys: tuple[str, ...] = ()
+
+    def is_unknown(self, key: str) -> bool:
+        """True when the request carries ``key`` but its value is not known to the agent."""
+        return key.lower() in (k.lower() for k in self.unknown_keys)
 
     def value(self, key: str) -> list[str] | None:
         """The context values for ``key`` (case-insensitive name), or None when absent."""
@@ -265,6 +284,10 @@ def _statement_applies(statement: Mapping[str, Any], request: Request,
         for key, value in block.items():
             if any("${" in str(v) for v in _as_list(value)):
                 unsupported.append(f"policy variable in {operator} {key}")
+            if request.is_unknown(key):
+                unsupported.append(f"condition key {key} (its value for a request through an "
+                                   "endpoint is not known to the agent)")
+                return False, f"condition key {key} not known"
             try:
                 ok = condition_holds(operator, key, value, request)
             except KeyError:
@@ -311,14 +334,30 @@ def bucket_arns(bucket: str, key: str = "*") -> tuple[str, str]:
 
 
 def context_for(vpce_id: str | None, vpc_id: str | None,
-                public_ip: str = "203.0.113.1") -> dict[str, str]:
-    """The request context of a request through ``vpce_id`` (in ``vpc_id``), or a public one."""
+                public_ip: str = "203.0.113.1", vpce_account: str | None = None,
+                region: str | None = None) -> dict[str, str]:
+    """The request context of a request through ``vpce_id`` (in ``vpc_id``, owned by
+    ``vpce_account``), or a public one (module docstring: which keys a request carries)."""
     if vpce_id:
         context = {"aws:SourceVpce": vpce_id}
         if vpc_id:
             context["aws:SourceVpc"] = vpc_id
+        if vpce_account:
+            context[VPCE_ACCOUNT] = vpce_account
+            if vpc_id and region:
+                context[SOURCE_VPC_ARN] = f"arn:aws:ec2:{region}:{vpce_account}:vpc/{vpc_id}"
         return context
     return {"aws:SourceIp": public_ip}
+
+
+def endpoint_request(action: str, resource: str, principal: str | None,
+                     context: Mapping[str, str | Sequence[str]]) -> Request:
+    """A :class:`Request` for ``context``; through an endpoint, the endpoint keys the context
+    lacks (the organization keys, an unknown owner) are marked unknown, not absent."""
+    through = any(k.lower() == SOURCE_VPCE for k in context)
+    known = {k.lower() for k in context}
+    unknown = tuple(k for k in ENDPOINT_CONTEXT_KEYS if k.lower() not in known) if through else ()
+    return Request(action, resource, principal, context, unknown)
 
 
 def condition_values(document: str | Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -352,7 +391,9 @@ class SourceEnforcement:
 
 def source_enforcement(document: str | Mapping[str, Any] | None, bucket: str,
                        principal: str | None = None, action: str = "s3:GetObject",
-                       endpoints: Iterable[tuple[str, str | None]] = ()) -> SourceEnforcement:
+                       endpoints: Iterable[tuple[str, str | None]] = (),
+                       owners: Mapping[str, str] | None = None,
+                       region: str | None = None) -> SourceEnforcement:
     """Does the bucket policy deny ``action`` from outside its endpoints/VPCs? For which ids?
 
     Decided by evaluating the policy for the same request arriving three ways: from the public
@@ -375,11 +416,12 @@ def source_enforcement(document: str | Mapping[str, Any] | None, bucket: str,
             scenarios[f"via an endpoint in {vpc}"] = {"aws:SourceVpce": "vpce-00000000000000000",
                                                        "aws:SourceVpc": vpc}
     for vpce, vpc in endpoints:
-        scenarios[f"via {vpce}" + (f" in {vpc}" if vpc else "")] = context_for(vpce, vpc)
+        scenarios[f"via {vpce}" + (f" in {vpc}" if vpc else "")] = context_for(
+            vpce, vpc, vpce_account=(owners or {}).get(vpce), region=region)
     decisions: dict[str, str] = {}
     evidence: list[str] = []
     for name, context in scenarios.items():
-        decision = evaluate(document, Request(action, resource, principal, context))
+        decision = evaluate(document, endpoint_request(action, resource, principal, context))
         decisions[name] = decision.effect
         evidence.append(f"{action} on {bucket} {name}: {decision.effect.replace('_', ' ')} "
                         f"({decision.explain()}).")
@@ -417,7 +459,8 @@ class EndpointPolicyCheck:
 def endpoint_allows(document: str | Mapping[str, Any] | None, endpoint_id: str, bucket: str,
                     prefix: str = "s3-route-agent/canary/", principal: str | None = None,
                     vpc_id: str | None = None,
-                    actions: Iterable[str] = CANARY_ACTIONS) -> EndpointPolicyCheck:
+                    actions: Iterable[str] = CANARY_ACTIONS, vpce_account: str | None = None,
+                    region: str | None = None) -> EndpointPolicyCheck:
     """Evaluate the endpoint policy for each canary action on the canary bucket.
 
     An endpoint without a policy document has the default policy, which allows full access
@@ -431,14 +474,17 @@ def endpoint_allows(document: str | Mapping[str, Any] | None, endpoint_id: str, 
     bucket_arn, object_arn = bucket_arns(bucket, f"{prefix}probe")
     for action in actions:
         resource = bucket_arn if action == "s3:ListBucket" else object_arn
-        context = dict(context_for(endpoint_id, vpc_id))
+        context = dict(context_for(endpoint_id, vpc_id, vpce_account=vpce_account,
+                                   region=region))
         if action == "s3:ListBucket":
             # The stale-canary sweep lists with Prefix=<canary prefix>, which S3 puts in the
             # request context as s3:prefix (S3 user guide, "Condition key examples": s3:prefix).
             context["s3:prefix"] = prefix
-        decision = evaluate(document, Request(action, resource, principal, context))
+        decision = evaluate(document, endpoint_request(action, resource, principal, context))
         if decision.allowed:
             allowed.append(action)
         else:
-            denied[action] = decision.explain()
+            denied[action] = decision.explain() + (
+                f" (not evaluated: {'; '.join(decision.unsupported)})"
+                if decision.unsupported else "")
     return EndpointPolicyCheck(endpoint_id, tuple(allowed), denied, False)

@@ -69,7 +69,21 @@ def reconcile(*, path: PathKind, addresses: Iterable[str], route_target: str | N
             confirmed = True
             findings.append(f"Traffic confirms the prediction: the transfer's connection went to "
                             f"{peer}" + (" (the proxy)." if path is PathKind.PROXY else "."))
-        if transfer.outcome == "network_error":
+        if transfer.outcome == "network_error" and path is PathKind.BLOCKED:
+            # Routed but dropped by a security group, network ACL or Block Public Access:
+            # a connection that never completes is what the verdict predicts.
+            status = Status.CRITICAL
+            confirmed = True
+            findings.append(f"Traffic confirms the prediction: the transfer failed on the "
+                            f"network as the blocked verdict predicts ({transfer.message}).")
+        elif path is PathKind.BLOCKED and transfer.outcome in ("ok", "policy_denied",
+                                                              "s3_error",
+                                                              "checksum_mismatch"):
+            contradictions.append(
+                f"The transfer reached S3 ({transfer.outcome}) although the verdict says the "
+                "path is blocked: the security group, network ACL or Block Public Access facts "
+                "are out of date.")
+        elif transfer.outcome == "network_error":
             status = Status.CRITICAL
             findings.append(f"The transfer failed on the network: {transfer.message}.")
         elif transfer.outcome == "policy_denied":

@@ -7,10 +7,13 @@ into a path, a status and the sentences that explain them.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 from typing import Iterable
 
+from s3_route_agent.engine.filters import (AWS_EPHEMERAL_PORTS, HTTPS_PORT, Connection,
+                                           connection_filters)
 from s3_route_agent.engine.forms import (S3EXPRESS_FORMS, form_ruling, gateway_endpoints,
                                          gateway_service)
 from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
@@ -42,13 +45,56 @@ def _interface_for(ip: str, interfaces: Iterable[NetworkInterface]) -> NetworkIn
     return None
 
 
+# The paths on which traffic leaves this host, so that its filters can drop it.
+_FILTERED_PATHS = (PathKind.GATEWAY, PathKind.INTERFACE, PathKind.PUBLIC, PathKind.TRANSIT)
+
+
 def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex,
-                     form: S3HostForm | None = None) -> AddressVerdict:
-    """Decide the path traffic to one resolved address takes, with evidence sentences.
+                     form: S3HostForm | None = None, port: int = HTTPS_PORT,
+                     local_port: int | None = None) -> AddressVerdict:
+    """Decide the path traffic to one address takes, with evidence sentences.
 
     ``form`` is the parsed name the address was resolved from, when known: it decides which
     gateway endpoint could have carried a public address (S3's, S3 Express's, or none).
+    First the route (:func:`routed_path`), then what can drop the traffic the route lets
+    through (security groups, network ACLs, VPC Block Public Access:
+    :mod:`s3_route_agent.engine.filters`): a drop makes the path ``blocked`` with ``would_take``
+    (the routed path) and ``blocked_by``; a filter that cannot be judged makes it ``unknown``.
+    ``port`` is the destination port; ``local_port`` the source port of one observed connection
+    (otherwise the replies are judged for this host's whole ephemeral range).
     """
+    routed = routed_path(ip, facts, ranges, form)
+    inventory = facts.inventory
+    if routed.path not in _FILTERED_PATHS or inventory is None:
+        return routed
+    eni = _interface_for(ip, inventory.interfaces)
+    endpoint = inventory.endpoint(eni.endpoint_id) if eni and eni.endpoint_id else None
+    if local_port is not None:
+        ports, known = (int(local_port), int(local_port)), True
+    elif facts.ephemeral_ports is not None:
+        ports, known = facts.ephemeral_ports, True
+    else:
+        ports, known = AWS_EPHEMERAL_PORTS, False
+    outcome = connection_filters(Connection(
+        destination=ip, family=routed.family, port=port, local_ports=ports,
+        local_ports_known=known, path=routed.path, route=routed.route,
+        eni=eni if routed.path is not PathKind.PUBLIC else None, endpoint=endpoint), facts)
+    if outcome is None:
+        return routed
+    if outcome.blocked:
+        # What drops it is in blocked_by (kind, id, rule, fix); the evidence says what passed.
+        return dataclasses.replace(routed, path=PathKind.BLOCKED, would_take=routed.path,
+                                   blocked_by=outcome.blocked_by,
+                                   evidence=routed.evidence + outcome.evidence)
+    if outcome.unknown:
+        return dataclasses.replace(routed, path=PathKind.UNKNOWN, would_take=routed.path,
+                                   evidence=routed.evidence + outcome.evidence + outcome.unknown)
+    return dataclasses.replace(routed, evidence=routed.evidence + outcome.evidence)
+
+
+def routed_path(ip: str, facts: Facts, ranges: S3RangeIndex,
+                form: S3HostForm | None = None) -> AddressVerdict:
+    """The path the route table gives traffic to ``ip`` (filters not applied)."""
     family = address_family(ip)
     s3_region = ranges.region_for(ip)
     inventory = facts.inventory
@@ -88,14 +134,21 @@ def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex,
     if eni is not None and eni.endpoint_id:
         in_vpc = eni.vpc_id == inventory.vpc_id
         endpoint = inventory.endpoint(eni.endpoint_id)
-        if endpoint is None and in_vpc:
-            # The inventory lists this VPC's S3 endpoints only: an ENI of another endpoint of
-            # this VPC (EC2, STS, ...) does not serve S3.
-            evidence.append(f"{ip} belongs to {eni.endpoint_id}, an endpoint of this VPC that is "
-                            "not an S3 endpoint: S3 requests sent there fail.")
+        if endpoint is None and (in_vpc or eni.endpoint_id in inventory.non_s3_endpoint_ids):
+            # The inventory holds every S3 endpoint of this VPC, and the S3 ones of other VPCs
+            # an address led to: an ENI of another endpoint (EC2, STS, a Resource or
+            # ServiceNetwork endpoint) does not serve S3.
+            evidence.append(f"{ip} belongs to {eni.endpoint_id}, an endpoint that is not an S3 "
+                            "endpoint (another service, or a Resource/ServiceNetwork endpoint): "
+                            "S3 requests sent there fail.")
             return AddressVerdict(evidence=tuple(evidence), path=PathKind.UNKNOWN,
-                                  endpoint_id=eni.endpoint_id, endpoint_in_vpc=True, **common)
-        if endpoint is not None and not endpoint.is_available:
+                                  endpoint_id=eni.endpoint_id, endpoint_in_vpc=in_vpc, **common)
+        if endpoint is None:
+            evidence.append(f"{ip} belongs to endpoint {eni.endpoint_id} in {eni.vpc_id}, which "
+                            "could not be described: whether it serves S3 is unknown.")
+            return AddressVerdict(evidence=tuple(evidence), path=PathKind.UNKNOWN,
+                                  endpoint_id=eni.endpoint_id, endpoint_in_vpc=False, **common)
+        if not endpoint.is_available:
             evidence.append(f"{ip} belongs to interface endpoint {endpoint.id}, whose state is "
                             f"{endpoint.state}: it carries no traffic.")
             return AddressVerdict(evidence=tuple(evidence), path=PathKind.NO_ROUTE,
@@ -103,6 +156,17 @@ def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex,
         where = "in this VPC" if in_vpc else f"in {eni.vpc_id}, reached via {route.target_id}"
         evidence.append(f"{ip} is a private address of {eni.id}, the ENI of interface endpoint "
                         f"{eni.endpoint_id} ({where}): PrivateLink.")
+        served = endpoint.service_region_served
+        if served and region and served != region:
+            # Cross-Region PrivateLink: an interface endpoint in this region serving S3 of
+            # another (PrivateLink guide, "Cross-region enabled AWS services",
+            # https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-cross-region-privatelink-support.html).
+            evidence.append(f"{endpoint.id} is a cross-Region interface endpoint: it carries S3 "
+                            f"of {served} (service region {served}) from this {region} VPC.")
+        if family == "ipv6":
+            evidence.append(f"{endpoint.id} has IP address type "
+                            f"{endpoint.ip_address_type or 'ipv4'} and its ENI holds {ip}: it "
+                            "carries this IPv6 traffic.")
         return AddressVerdict(evidence=tuple(evidence), path=PathKind.INTERFACE,
                               endpoint_id=eni.endpoint_id, endpoint_in_vpc=in_vpc, **common)
 
@@ -118,7 +182,7 @@ def path_for_address(ip: str, facts: Facts, ranges: S3RangeIndex,
                                   endpoint_id=endpoint.id, endpoint_in_vpc=True, **common)
         # A gateway endpoint carries IPv6 only when its IpAddressType says so (VPC user guide,
         # "Gateway endpoints": IP address types).
-        if family == "ipv6" and endpoint.ip_address_type not in ("dualstack", "ipv6"):
+        if family == "ipv6" and not endpoint.carries_ipv6:
             evidence.append(f"Gateway endpoint {endpoint.id} has IP address type "
                             f"{endpoint.ip_address_type or 'ipv4'}: it does not carry IPv6.")
             return AddressVerdict(evidence=tuple(evidence), path=PathKind.NO_ROUTE,
@@ -271,7 +335,10 @@ def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
     paths = {v.path for v in verdicts}
     path = paths.pop() if len(paths) == 1 else PathKind.MIXED
     allowed = [target.expect.allows(v.path) for v in verdicts]
-    if any(v.path is PathKind.UNKNOWN for v in verdicts):
+    if any(v.path is PathKind.BLOCKED for v in verdicts):
+        # Routed but dropped: the traffic never arrives, whatever was expected.
+        status = Status.CRITICAL
+    elif any(v.path is PathKind.UNKNOWN for v in verdicts):
         status = Status.UNKNOWN
     elif all(allowed):
         status = Status.OK
@@ -314,8 +381,13 @@ def _reason(target: Target, path: PathKind, status: Status, verdicts: tuple[Addr
             what += f" (S3 {first.s3_region})"
     elif path is PathKind.TRANSIT and first.route is not None:
         what = f"transit via {first.route.route.target_id}"
+    elif path is PathKind.BLOCKED:
+        what = "blocked: " + _blocked_phrase(first)
     elif path is PathKind.MIXED:
         what = "mixed: " + ", ".join(sorted({v.path.value for v in verdicts}))
+        blocked = next((v for v in verdicts if v.path is PathKind.BLOCKED), None)
+        if blocked is not None:
+            what += f" ({blocked.ip} blocked: {_blocked_phrase(blocked)})"
     elif path is PathKind.UNKNOWN:
         what = "path unknown: " + ("; ".join(facts.problems) or first.evidence[-1])
     else:
@@ -329,6 +401,20 @@ def _reason(target: Target, path: PathKind, status: Status, verdicts: tuple[Addr
             target.expect.allows(path):
         return f"{what}; facts stale"
     return f"{what}; expected {expect}"
+
+
+def _blocked_phrase(verdict: AddressVerdict) -> str:
+    """``gateway via vpce-… dropped by security group sg-… (egress)``."""
+    would = verdict.would_take.value if verdict.would_take else "?"
+    via = f" via {verdict.route.route.target_id}" if verdict.route else ""
+    blocker = verdict.blocked_by[0] if verdict.blocked_by else None
+    if blocker is None:
+        return f"would take {would}{via}"
+    what = {"security_group": "security group", "network_acl": "network ACL",
+            "block_public_access": "VPC Block Public Access"}.get(blocker.kind, blocker.kind)
+    name = blocker.mode if blocker.kind == "block_public_access" else blocker.id
+    rule = f" rule {blocker.rule}" if blocker.rule else ""
+    return f"would take {would}{via}, dropped by {what} {name}{rule} ({blocker.direction})"
 
 
 def evaluate(targets: Iterable[Target], answers: dict[str, DnsAnswer], facts: Facts,

@@ -126,7 +126,13 @@ def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: 
                                         prefix=config.transfer.prefix,
                                         size_bytes=config.transfer.size_bytes,
                                         timeout=config.transfer.timeout_seconds)
-                if config.oracle.bucket:
+                if config.oracle.bucket and verdict.path is PathKind.BLOCKED:
+                    # Dropped before it reaches S3: S3 cannot state a path, and every oracle
+                    # read would only wait for its timeout.
+                    verdict = dataclasses.replace(verdict, evidence=verdict.evidence + (
+                        "No path-oracle read: the path is blocked, S3 never sees the "
+                        "request.",))
+                elif config.oracle.bucket:
                     # Issue 4 section 4: S3 itself states the path, above the prediction. Through
                     # a proxy the prediction is the proxy's, not this host's: nothing is compared.
                     predicted = verdict.path if verdict.path in (*PRIVATE_PATHS,

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 from s3_route_agent.config import AgentConfig
 from s3_route_agent.engine.iam_policy import (EndpointPolicyCheck, PolicyError, endpoint_allows,
                                               source_enforcement)
-from s3_route_agent.engine.model import BucketFacts, Facts, VpcEndpoint
+from s3_route_agent.engine.model import BucketFacts, Facts, TargetVerdict, VpcEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,10 @@ def _bucket_entry(info: BucketFacts, facts: Facts, source: str) -> BucketPolicyE
                         "is unknown.")
         return BucketPolicyEntry(**base, evidence=tuple(evidence), problems=info.problems)
     endpoints = [(e.id, vpc_id) for e in _s3_endpoints(facts)]
+    owners = {e.id: e.owner_id for e in _s3_endpoints(facts) if e.owner_id}
     try:
-        enforcement = source_enforcement(info.policy, info.bucket, endpoints=endpoints)
+        enforcement = source_enforcement(info.policy, info.bucket, endpoints=endpoints,
+                                         owners=owners, region=facts.region)
     except PolicyError as exc:
         return BucketPolicyEntry(**base, evidence=tuple(evidence), problems=(
             *info.problems, f"bucket policy of {info.bucket}: {exc}"))
@@ -148,16 +150,58 @@ def _endpoint_entries(endpoint: VpcEndpoint, facts: Facts, config: AgentConfig,
         common = dict(endpoint_id=endpoint.id, type=endpoint.kind, purpose=purpose,
                       bucket=bucket, prefix=prefix)
         try:
+            owner = dict(vpce_account=endpoint.owner_id, region=facts.region)
             check = (endpoint_allows(endpoint.policy_document, endpoint.id, bucket, prefix,
-                                     vpc_id=vpc_id) if actions is None else
+                                     vpc_id=vpc_id, **owner) if actions is None else
                      endpoint_allows(endpoint.policy_document, endpoint.id, bucket, prefix,
-                                     vpc_id=vpc_id, actions=actions))
+                                     vpc_id=vpc_id, actions=actions, **owner))
         except PolicyError as exc:
             out.append(EndpointPolicyEntry(**common, check=None, problems=(
                 f"endpoint policy of {endpoint.id}: {exc}",)))
             continue
         out.append(EndpointPolicyEntry(**common, check=check))
     return out
+
+
+def unexplained_denials(section: PoliciesSection, verdicts: Iterable[TargetVerdict],
+                        ) -> tuple[str, ...]:
+    """A finding for each test transfer S3 refused (policy_denied) that neither the bucket's
+    policy nor the endpoint policy on its path explains.
+
+    Other policies can deny an S3 request: resource control policies and service control
+    policies of AWS Organizations, the role's identity policy or permissions boundary, a session
+    policy (IAM user guide, "Policy evaluation logic",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html;
+    Organizations user guide, "Resource control policies (RCPs)",
+    https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html).
+    """
+    buckets = {b.bucket: b for b in section.buckets}
+    endpoints = {(e.endpoint_id, e.bucket): e for e in section.endpoints if e.purpose == "canary"}
+    out: list[str] = []
+    for verdict in verdicts:
+        transfer = verdict.transfer
+        if transfer is None or transfer.outcome != "policy_denied" or transfer.plan is None:
+            continue
+        bucket = transfer.plan.bucket
+        entry = buckets.get(bucket)
+        via = {a.endpoint_id for a in verdict.addresses if a.endpoint_id}
+        # The bucket policy's decision for a request arriving this way ("public", or through
+        # one of the endpoints the verdict names); an explicit Deny explains the refusal, and
+        # so does a policy the agent could not read or judge for this way.
+        relevant = [effect for name, effect in ((entry.decisions or {}) if entry else {}).items()
+                    if (any(v in name for v in via) if via else name == "public")]
+        bucket_explains = (entry is None or entry.policy == "unreadable" or "deny" in relevant
+                           or (entry.policy == "present" and not relevant))
+        endpoint_explains = any(endpoints[(v, bucket)].denied or endpoints[(v, bucket)].problems
+                                for v in via if (v, bucket) in endpoints)
+        if bucket_explains or endpoint_explains:
+            continue
+        out.append(f"{verdict.target.name}: S3 refused the test transfer to {bucket} "
+                   f"({transfer.message}), yet neither the bucket policy nor the endpoint "
+                   "policy on its path denies it: look at the organization's resource control "
+                   "policies (RCPs) and service control policies (SCPs), and at this role's "
+                   "identity policy and permissions boundary.")
+    return tuple(out)
 
 
 def policies_section(config: AgentConfig, facts: Facts, bucket_facts: Iterable[BucketFacts],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from s3_route_agent.engine.evidence import OracleSection, ProbeEvidence, TransferResult
-from s3_route_agent.engine.model import TargetVerdict
+from s3_route_agent.engine.model import PathKind, TargetVerdict
 from s3_route_agent.report.document import Report
 from s3_route_agent.report.observed_view import observed_lines
 from s3_route_agent.report.policies import PoliciesSection
@@ -70,6 +70,7 @@ def _target_lines(v: TargetVerdict) -> list[str]:
                         if dns.nameserver else ""))
     lines.extend(f"  - {sentence}" for sentence in v.evidence)
     lines.extend(f"  - {sentence}" for addr in v.addresses for sentence in addr.evidence)
+    lines.extend(_blocked_lines(v))
     if v.proxy is not None and v.proxy.decision.proxied:
         route = v.proxy.proxy_route
         lines.append(f"  proxy: {v.proxy.to_dict()['proxy_url']} ({v.proxy.decision.source}), "
@@ -82,6 +83,21 @@ def _target_lines(v: TargetVerdict) -> list[str]:
     if v.probe is not None:
         lines.extend(_probe_lines(v.probe))
     lines.extend(f"  ! {error}" for error in v.errors)
+    return lines
+
+
+def _blocked_lines(v: TargetVerdict) -> list[str]:
+    """For blocked addresses: the path the route would take, what drops it, what to change."""
+    lines: list[str] = []
+    for addr in v.addresses:
+        if addr.path is not PathKind.BLOCKED:
+            continue
+        route = addr.route.route if addr.route else None
+        lines.append(f"  blocked: {addr.ip} would take {addr.would_take.value if addr.would_take else '?'}"
+                     + (f" (route {route.destination} -> {route.target_id})" if route else ""))
+        for blocker in addr.blocked_by:
+            lines.append(f"    dropped by {blocker.summary()}")
+            lines.append(f"    fix: {blocker.fix}")
     return lines
 
 

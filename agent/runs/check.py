@@ -29,7 +29,7 @@ from s3_route_agent.errors import AgentError
 from s3_route_agent.live.apply import apply_live
 from s3_route_agent.live.transfer import ClientFor
 from s3_route_agent.report.document import Report, RunFacts, unknown_report
-from s3_route_agent.report.policies import policies_section
+from s3_route_agent.report.policies import policies_section, unexplained_denials
 from s3_route_agent.runs.observe import discovered_for, observe_step, with_discovery_evidence
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class CheckDeps:
     bucket_cache: Callable[[], BucketFactsCache] | None = None
     # The host's own S3 traffic (observe.enabled): built once per config, lives across cycles.
     traffic: TrafficCollectors | None = None
+    # This host's ephemeral port range (collectors.host_ports), for the network ACL rules
+    ephemeral_ports: Callable[[], tuple[int, int] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,15 +132,19 @@ def inventory_for(deps: CheckDeps, config: AgentConfig, identity: Identity,
     """
     cache = deps.cache_for(identity) if deps.cache_for else None
     cached = cache.load() if cache else None
-    if cached and cached.fresh and not force_refresh and cached.covers(addresses):
+    if cached and cached.fresh and not force_refresh and cached.covers(
+            addresses, identity.security_group_ids):
         source.origin, source.age_seconds = "cache", cached.age_seconds
         return InventoryOutcome(cached.inventory)
     try:
         client = deps.ec2_client(identity.region)
         with counting_ec2_calls(client, source):
-            inventory = collect_inventory(client, identity.region, identity.vpc_id,
-                                          identity.subnet_id, addresses, clock=deps.clock,
-                                          previous=cached.inventory if cached else None)
+            inventory = collect_inventory(
+                client, identity.region, identity.vpc_id, identity.subnet_id, addresses,
+                clock=deps.clock, previous=cached.inventory if cached else None,
+                host_security_group_ids=identity.security_group_ids or None,
+                host_addresses=identity.local_ipv4s + identity.ipv6s,
+                instance_id=identity.instance_id)
     except AgentError as exc:
         if cached is not None:
             source.origin, source.age_seconds = "cache", cached.age_seconds
@@ -230,7 +236,8 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
     facts = Facts(identity=identity, inventory=inventory, s3_ranges=ranges,
                   problems=tuple(problems), stale=outcome.stale,
                   stale_warning=outcome.stale_warning,
-                  bucket_regions=tuple((b.bucket, b.region) for b in buckets if b.region))
+                  bucket_regions=tuple((b.bucket, b.region) for b in buckets if b.region),
+                  ephemeral_ports=deps.ephemeral_ports() if deps.ephemeral_ports else None)
     verdicts = with_discovery_evidence(evaluate(targets, answers, facts), discovered)
     # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
     live = apply_live(config, verdicts, facts, deps.s3_client_for)
@@ -254,6 +261,10 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         logger.error("%s", problem)
     policies = (policies_section(config, facts, buckets, origins)
                 if deps.bucket_facts is not None else None)
+    if policies is not None:
+        unexplained = unexplained_denials(policies, verdicts)
+        if unexplained:
+            policies = dataclasses.replace(policies, findings=policies.findings + unexplained)
     run_facts = RunFacts.of(inventory, source=source.origin, age_seconds=source.age_seconds,
                             ec2_calls=source.ec2_calls, s3_calls=source.s3_calls,
                             bucket_facts_source=source.bucket_facts_origin, stale=outcome.stale)

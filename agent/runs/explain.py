@@ -24,6 +24,7 @@ from s3_route_agent.engine.forms import (NOT_PRIVATE_DNS_FORMS, S3EXPRESS_FORMS,
 from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
 from s3_route_agent.engine.model import (BucketFacts, Expect, Facts, Inventory, PathKind,
                                          RouteTargetKind, Status, TargetVerdict)
+from s3_route_agent.engine.filters import describe_block_public_access
 from s3_route_agent.engine.iam_policy import endpoint_allows, source_enforcement
 from s3_route_agent.engine.observed import Flow, ObservedSection, normal_name
 from s3_route_agent.engine.verdict import overall_status
@@ -80,6 +81,8 @@ def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect
         sections.append(("Route table", _route_table(facts)))
         sections.append(("S3 endpoints", _endpoints(facts, bucket, config)))
         sections.append(("S3 prefix list", _prefix_list(facts)))
+        sections.append(("Security groups, network ACLs, Block Public Access",
+                         _filters(facts)))
     elif facts is not None:
         sections.append(("EC2 facts", tuple(f"missing: {p}" for p in facts.problems)
                          or ("no inventory",)))
@@ -183,6 +186,9 @@ def _endpoints(facts: Facts, bucket: str | None, config: AgentConfig) -> tuple[s
     canary = bucket or config.transfer.bucket or (config.buckets[0] if config.buckets else None)
     for endpoint in inventory.endpoints:
         line = (f"{endpoint.id}: {endpoint.type} {endpoint.service_name}, {endpoint.state}")
+        served = endpoint.service_region_served
+        if served and served != inventory.region:
+            line += f", cross-Region (service region {served})"
         if endpoint.kind == "gateway":
             attached = table_id in endpoint.route_table_ids
             line += (f", route tables {', '.join(endpoint.route_table_ids) or 'none'}"
@@ -195,7 +201,9 @@ def _endpoints(facts: Facts, bucket: str | None, config: AgentConfig) -> tuple[s
                 mode = "private DNS only for inbound resolver endpoints"
             else:
                 mode = "private DNS for all resolvers"
-            line += f", {mode}, ENIs {', '.join(endpoint.network_interface_ids) or 'none'}"
+            line += (f", {mode}, IP address type {endpoint.ip_address_type or 'ipv4'}, DNS "
+                     f"records {endpoint.dns_record_ip_type or 'ipv4'}, ENIs "
+                     f"{', '.join(endpoint.network_interface_ids) or 'none'}")
             addresses = [a for i in inventory.interfaces if i.endpoint_id == endpoint.id
                          for a in i.addresses]
             if addresses:
@@ -221,6 +229,49 @@ def _prefix_list(facts: Facts) -> tuple[str, ...]:
     if plist is None:
         return (f"No S3 prefix list known for {inventory.region}.",)
     return (f"{plist.id} ({plist.name}, version {plist.version}): {', '.join(plist.cidrs)}.",)
+
+
+def _filters(facts: Facts) -> tuple[str, ...]:
+    """What can drop traffic the routes let through (engine/filters.py judges it)."""
+    inventory = facts.inventory
+    filters = inventory.traffic_filters
+    if filters is None:
+        return ("Not collected (an inventory cached before they were): the next refresh "
+                "collects them.",)
+    lines = [f"not known: {facet.replace('_', ' ')}: {why}" for facet, why in filters.problems]
+    groups = filters.host_security_group_ids or ()
+    if groups:
+        lines.append(f"This host's security groups: {', '.join(groups)}.")
+        for rule in filters.rules_of(groups, egress=True):
+            lines.append(f"  egress {rule.describe()} [{rule.group_id}]")
+        if not filters.rules_of(groups, egress=True) and set(groups) <= set(
+                filters.described_groups):
+            lines.append("  no egress rule at all: nothing may leave this host.")
+    for eni in inventory.interfaces:
+        if eni.endpoint_id and eni.security_group_ids:
+            lines.append(f"{eni.endpoint_id} ENI {eni.id} security groups: "
+                         f"{', '.join(eni.security_group_ids)}.")
+            for rule in filters.rules_of(eni.security_group_ids, egress=False):
+                lines.append(f"  ingress {rule.describe()} [{rule.group_id}]")
+    for acl in filters.network_acls:
+        subnets = ", ".join(acl.subnet_ids)
+        lines.append(f"Network ACL {acl.id} ({'default' if acl.is_default else 'custom'}) of "
+                     f"{subnets}:")
+        for entry in sorted(acl.entries, key=lambda e: (not e.egress, e.rule_number)):
+            ports = ("all" if entry.protocol == "-1" or entry.port_from is None
+                     else f"{entry.port_from}-{entry.port_to}")
+            lines.append(f"  {'outbound' if entry.egress else 'inbound'} rule "
+                         f"{entry.rule_label}: {entry.action} protocol {entry.protocol} ports "
+                         f"{ports} {'to' if entry.egress else 'from'} {entry.cidr}")
+    lines.append(describe_block_public_access(filters.block_public_access))
+    if facts.ephemeral_ports:
+        lines.append(f"This host's ephemeral ports (ip_local_port_range): "
+                     f"{facts.ephemeral_ports[0]}-{facts.ephemeral_ports[1]}; replies to them "
+                     "must pass every network ACL on the way back.")
+    else:
+        lines.append("This host's ephemeral port range is unknown: replies are judged against "
+                     "AWS's guidance 1024-65535.")
+    return tuple(lines)
 
 
 def _bucket(info: BucketFacts, facts: Facts | None) -> tuple[str, ...]:
@@ -299,7 +350,7 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
     if inventory is not None and table is not None and region:
         gateways = inventory.s3_endpoints(region, "gateway")
         in_region = any(a.s3_region in (region, None) for a in verdict.addresses)
-        public = any(a.path is PathKind.PUBLIC for a in verdict.addresses)
+        public = any(PathKind.PUBLIC in (a.path, a.would_take) for a in verdict.addresses)
         has_route = any(r.target_kind is RouteTargetKind.GATEWAY_ENDPOINT for r in table.routes)
         if public and form.form in S3EXPRESS_FORMS and form.region in (None, region):
             fixes.extend(_s3express_gateway_fixes(form, inventory, region, table.id))
@@ -334,11 +385,34 @@ def _fixes(verdict: TargetVerdict, facts: Facts | None, form: Any) -> list[str]:
                     fixes.append(f"enable private DNS on {endpoint.id}, or use its "
                                  "endpoint-specific name (bucket.vpce-….s3."
                                  f"{region}.vpce.amazonaws.com) as endpoint_url.")
-    if any(a.s3_region and region and a.s3_region != region for a in verdict.addresses) and\
-            form.form is not HostForm.GLOBAL:
-        fixes.append("the name resolves to S3 of another region: use a bucket in "
-                     f"{region}, or reach that region privately (an interface endpoint there, "
-                     "over peering or a transit gateway).")
+    for address in verdict.addresses:
+        for blocker in address.blocked_by:
+            fixes.append(f"{address.ip} is blocked by {blocker.summary()}: {blocker.fix}.")
+    filters = inventory.traffic_filters if inventory else None
+    if filters is not None and any(a.path is PathKind.UNKNOWN and a.would_take
+                                   for a in verdict.addresses):
+        for facet, why in filters.problems:
+            fixes.append(f"let the agent see the {facet.replace('_', ' ')}: {why}.")
+    other = facts.bucket_region(verdict.target.bucket or form.bucket) if facts else None
+    far = sorted({a.s3_region for a in verdict.addresses
+                  if a.s3_region and region and a.s3_region not in (region, "GLOBAL")})
+    cross = ([other] if other and region and other != region and
+             verdict.path is not PathKind.INTERFACE else []) + [
+        r for r in far if form.form is not HostForm.GLOBAL]
+    if form.form in S3EXPRESS_FORMS or form.form in (HostForm.OBJECT_LAMBDA, HostForm.OUTPOSTS,
+                                                     HostForm.ACCELERATE, HostForm.MRAP):
+        cross = []      # the com.amazonaws.REGION.s3 service does not carry these names
+    for far_region in dict.fromkeys(cross):
+        # Cross-Region PrivateLink (PrivateLink guide, "Cross-region enabled AWS services",
+        # https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-cross-region-privatelink-support.html):
+        # an interface endpoint in this region can serve S3 of another.
+        vpc = inventory.vpc_id if inventory else "VPC"
+        fixes.append(f"S3 of {far_region} is outside this VPC's {region} endpoints: create a "
+                     f"cross-Region interface endpoint (aws ec2 create-vpc-endpoint --vpc-id "
+                     f"{vpc} --vpc-endpoint-type Interface --service-name "
+                     f"com.amazonaws.{far_region}.s3 --service-region {far_region} --subnet-ids "
+                     "…) and use its endpoint-specific name, or use a bucket in "
+                     f"{region}.")
     if not fixes and verdict.path is PathKind.UNRESOLVED:
         fixes.append(f"make {verdict.target.host} resolvable from this host (check the resolver).")
     return list(dict.fromkeys(fixes))

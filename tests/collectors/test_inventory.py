@@ -35,7 +35,9 @@ def collect(ec2: Any, ids: WorldIds, subnet_id: str | None = None,
             addresses: tuple[str, ...] = ()) -> Inventory:
     """collect_inventory for the world's VPC (app subnet unless told otherwise)."""
     return collect_inventory(ec2, ids.region, ids.vpc_id, subnet_id or ids.app_subnet_id,
-                             addresses, clock=lambda: 1234.5)
+                             addresses, clock=lambda: 1234.5,
+                             host_security_group_ids=(ids.default_security_group_id,),
+                             host_addresses=(ids.instance_ip,))
 
 
 def count_calls(ec2: Any) -> collections.Counter[str]:
@@ -227,7 +229,10 @@ def test_address_of_endpoint_eni_in_another_vpc(world: WorldIds, hub: HubIds,
     assert remote.vpc_id == hub.vpc_id != world.vpc_id
     assert remote.addresses == ("10.1.2.60",)
     assert remote.endpoint_id == hub.interface_endpoint_id
-    assert inventory.endpoint(remote.endpoint_id) is None      # not this VPC's endpoint
+    assert remote.endpoint_id not in {e.id for e in inventory.endpoints}   # not this VPC's
+    # ... but described (one more DescribeVpcEndpoints), so the verdict knows it serves S3.
+    assert [e.id for e in inventory.remote_endpoints] == [hub.interface_endpoint_id]
+    assert inventory.endpoint(remote.endpoint_id).vpc_id == hub.vpc_id
     assert by_id[world.interface_endpoint_eni_id].endpoint_id == world.interface_endpoint_id
 
 
@@ -251,13 +256,19 @@ def test_endpoint_id_from_eni_description() -> None:
 # the call budget
 
 
-def test_at_most_one_call_per_api(world: WorldIds, hub: HubIds, ec2_client: Any) -> None:
+def test_call_budget_of_a_cold_collection(world: WorldIds, hub: HubIds,
+                                          ec2_client: Any) -> None:
     counts = count_calls(ec2_client)
     collect(ec2_client, world, addresses=(hub.interface_endpoint_ip, world.instance_ip,
                                           "10.0.2.50", "2001:db8::5"))
+    # One call per API, except: the address lookup (DescribeNetworkInterfaces) and the hub's
+    # endpoint, found through its ENI (DescribeVpcEndpoints by id). Block Public Access is off:
+    # no DescribeVpcBlockPublicAccessExclusions.
     assert counts == {"DescribeRouteTables": 1, "DescribeManagedPrefixLists": 1,
-                      "DescribeVpcEndpoints": 1, "GetManagedPrefixListEntries": 1,
-                      "DescribeNetworkInterfaces": 2, "DescribeNatGateways": 1}
+                      "DescribeVpcEndpoints": 2, "GetManagedPrefixListEntries": 1,
+                      "DescribeNetworkInterfaces": 2, "DescribeNatGateways": 1,
+                      "DescribeSecurityGroupRules": 1, "DescribeNetworkAcls": 1,
+                      "DescribeVpcBlockPublicAccessOptions": 1}
 
 
 def test_no_address_lookup_when_endpoints_hold_every_address(world: WorldIds,
@@ -265,7 +276,7 @@ def test_no_address_lookup_when_endpoints_hold_every_address(world: WorldIds,
     counts = count_calls(ec2_client)
     collect(ec2_client, world, addresses=("10.0.2.50", "2001:db8::5"))
     assert counts["DescribeNetworkInterfaces"] == 1
-    assert sum(counts.values()) == 6
+    assert sum(counts.values()) == 9
 
 
 # ---------------------------------------------------------------------------------------------

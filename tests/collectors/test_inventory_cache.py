@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,14 +16,20 @@ from s3_route_agent.collectors.inventory_cache import CachedInventory, Inventory
 from s3_route_agent.collectors.inventory import collect_inventory, inventory_from_dict, inventory_to_dict
 from s3_route_agent.devenv.localenv.world import HubIds, WorldIds
 from s3_route_agent.engine.model import (
+    BlockPublicAccess,
+    BlockPublicAccessExclusion,
     Inventory,
     NatGateway,
+    NetworkAcl,
+    NetworkAclEntry,
     NetworkInterface,
     PrefixList,
     Route,
     RouteOrigin,
     RouteTable,
     RouteTargetKind,
+    SecurityGroupRule,
+    TrafficFilters,
     VpcEndpoint,
 )
 
@@ -52,14 +59,39 @@ def synthetic_inventory(fetched_at: float = 1000.0, with_policy: bool = True) ->
                                dns_names=("*.vpce-0456-abcdefgh.s3.eu-west-1.vpce.amazonaws.com",),
                                private_dns_enabled=True,
                                private_dns_only_for_inbound_resolver_endpoint=False,
-                               ip_address_type="dualstack")),
+                               ip_address_type="dualstack", owner_id="123456789012",
+                               dns_record_ip_type="dualstack", security_group_ids=("sg-e",),
+                               subnet_ids=("subnet-2",)),
+                   VpcEndpoint("vpce-0789", "Interface", "com.amazonaws.us-west-2.s3",
+                               "available", VPC, service_region="us-west-2")),
         interfaces=(NetworkInterface("eni-1", VPC, "subnet-2", "vpc_endpoint",
                                      "VPC Endpoint Interface vpce-0456",
-                                     ("10.0.2.50", "2001:db8::50"), "vpce-0456"),
+                                     ("10.0.2.50", "2001:db8::50"), "vpce-0456", ("sg-e",)),
                     NetworkInterface("eni-2", "vpc-other", None, "interface", "", ("10.1.1.1",),
                                      None)),
         nat_gateways=(NatGateway("nat-1", "subnet-3", ("10.0.0.5",), ("203.0.113.200",)),),
-        fetched_at=fetched_at, s3_prefix_list_id="pl-0123")
+        fetched_at=fetched_at, s3_prefix_list_id="pl-0123",
+        traffic_filters=TrafficFilters(
+            host_security_group_ids=("sg-h",), host_addresses=("10.0.1.10",),
+            security_group_rules=(
+                SecurityGroupRule("sg-h", "sgr-1", True, "tcp", 443, 443,
+                                  prefix_list_id="pl-0123"),
+                SecurityGroupRule("sg-e", "sgr-2", False, "-1", -1, -1,
+                                  referenced_group_id="sg-h"),
+                SecurityGroupRule("sg-h", "sgr-3", True, "tcp", 443, 443, cidr="::/0")),
+            described_groups=("sg-h", "sg-e"),
+            network_acls=(NetworkAcl("acl-1", VPC, (SUBNET, "subnet-2"), (
+                NetworkAclEntry(100, True, "allow", "6", "0.0.0.0/0", 443, 443),
+                NetworkAclEntry(110, False, "allow", "6", "0.0.0.0/0", 1024, 65535),
+                NetworkAclEntry(32767, False, "deny", "-1", "0.0.0.0/0")), is_default=True),),
+            block_public_access=BlockPublicAccess(
+                "block-bidirectional", "update-complete", "allowed", "account",
+                (BlockPublicAccessExclusion("exclusion-1", "allow-egress", "subnet-3",
+                                            "create-complete"),)),
+            problems=(("network_acls", "EC2 DescribeNetworkAcls denied"),)),
+        remote_endpoints=(VpcEndpoint("vpce-hub", "Interface", "com.amazonaws.eu-west-1.s3",
+                                      "available", "vpc-hub"),),
+        non_s3_endpoint_ids=("vpce-ec2",))
 
 
 def make_cache(tmp_path: Path, clock: Any = lambda: 1000.0, ttl: float = 900.0) -> InventoryCache:
@@ -97,7 +129,8 @@ def test_round_trip_of_a_collected_inventory(world: WorldIds, hub: HubIds, ec2_c
     inventory = collect_inventory(ec2_client, world.region, world.vpc_id, world.app_subnet_id,
                                   (hub.interface_endpoint_ip,))
     data = json.loads(json.dumps(inventory_to_dict(inventory)))
-    policies = {e.id: e.policy_document for e in inventory.endpoints if e.policy_document}
+    policies = {e.id: e.policy_document for e in inventory.endpoints + inventory.remote_endpoints
+                if e.policy_document}
     assert inventory_from_dict(data, policies) == inventory
 
 
@@ -198,6 +231,17 @@ def test_store_refuses_another_identity(tmp_path: Path) -> None:
         cache.store(synthetic_inventory())
 
 
+def test_an_inventory_without_filters_or_for_other_groups_does_not_cover(
+        tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    cache.store(dataclasses.replace(synthetic_inventory(), traffic_filters=None), ["10.9.9.9"])
+    assert not cache.covers(["10.9.9.9"])            # written before filters were collected
+    cache.store(synthetic_inventory(), ["10.9.9.9"])
+    assert cache.covers(["10.9.9.9"], ("sg-h",))
+    assert not cache.covers(["10.9.9.9"], ("sg-other",))   # IMDS now names other groups
+    assert cache.covers(["10.9.9.9"], ())            # no groups from IMDS: the cached ones stand
+
+
 def test_covers_looked_up_and_held_addresses(tmp_path: Path) -> None:
     cache = make_cache(tmp_path)
     cache.store(synthetic_inventory(), ["10.9.9.9"])
@@ -224,4 +268,6 @@ def test_warm_run_needs_no_call(world: WorldIds, hub: HubIds, ec2_client: Any,
     now[0] += 60
     cached = cache.load()
     assert cached.fresh and cache.covers(addresses) and cached.inventory == inventory
-    assert len(calls) == cold == 7
+    # Route tables, prefix lists and their entries, endpoints, the endpoint ENIs, the address
+    # lookup, the hub's endpoint, NAT gateways, security group rules, network ACLs, BPA.
+    assert len(calls) == cold == 11

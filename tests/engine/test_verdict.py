@@ -24,6 +24,8 @@ IFACE_ENI = NetworkInterface("eni-if", VPC, "subnet-e", "vpc_endpoint", "", ("10
                              "vpce-if")
 REMOTE_ENI = NetworkInterface("eni-far", "vpc-hub", "subnet-h", "vpc_endpoint",
                               "VPC Endpoint Interface vpce-hub", ("10.1.2.60",), "vpce-hub")
+HUB_IFACE = VpcEndpoint("vpce-hub", "Interface", f"com.amazonaws.{REGION}.s3", "available",
+                        "vpc-hub", network_interface_ids=("eni-far",))
 PLAIN_ENI = NetworkInterface("eni-proxy", VPC, SUBNET, "interface", "", ("10.0.1.99",), None)
 RANGES = (S3Range("198.51.100.0/25", REGION), S3Range("203.0.113.0/25", "us-east-1"),
           S3Range("2001:db8:e1::/48", REGION))
@@ -41,10 +43,12 @@ PL_ROUTE = r("pl-s3", "vpce-gw", K.GATEWAY_ENDPOINT)
 
 
 def inventory(*routes: Route, endpoints=(GW, IFACE), interfaces=(IFACE_ENI,),
-              prefix_lists=(S3_PL,), association: str = "explicit") -> Inventory:
+              prefix_lists=(S3_PL,), association: str = "explicit", remote_endpoints=(),
+              non_s3_endpoint_ids=()) -> Inventory:
     return Inventory(REGION, VPC, SUBNET, RouteTable("rtb-app", VPC, association, tuple(routes)),
                      tuple(prefix_lists), tuple(endpoints), tuple(interfaces), fetched_at=1.0,
-                     s3_prefix_list_id="pl-s3")
+                     s3_prefix_list_id="pl-s3", remote_endpoints=tuple(remote_endpoints),
+                     non_s3_endpoint_ids=tuple(non_s3_endpoint_ids))
 
 
 def facts(inv: Inventory | None, **kw) -> Facts:
@@ -124,7 +128,17 @@ PATH_CASES = [
      PathKind.INTERFACE, "vpce-if"),
     ("interface in another VPC via TGW",
      inventory(LOCAL, DEFAULT_NAT, r("10.1.0.0/16", "tgw-1", K.TRANSIT_GATEWAY),
-               interfaces=(IFACE_ENI, REMOTE_ENI)), "10.1.2.60", PathKind.INTERFACE, "vpce-hub"),
+               interfaces=(IFACE_ENI, REMOTE_ENI), remote_endpoints=(HUB_IFACE,)), "10.1.2.60",
+     PathKind.INTERFACE, "vpce-hub"),
+    # Issue 10 section 4: another VPC's endpoint ENI is never taken for an S3 interface
+    # endpoint unless that endpoint was described and serves S3.
+    ("ENI of another VPC's non-S3 endpoint",
+     inventory(LOCAL, DEFAULT_NAT, r("10.1.0.0/16", "tgw-1", K.TRANSIT_GATEWAY),
+               interfaces=(IFACE_ENI, REMOTE_ENI), non_s3_endpoint_ids=("vpce-hub",)),
+     "10.1.2.60", PathKind.UNKNOWN, "vpce-hub"),
+    ("ENI of another VPC's endpoint that was not described",
+     inventory(LOCAL, DEFAULT_NAT, r("10.1.0.0/16", "tgw-1", K.TRANSIT_GATEWAY),
+               interfaces=(IFACE_ENI, REMOTE_ENI)), "10.1.2.60", PathKind.UNKNOWN, "vpce-hub"),
     ("public via NAT (other region)", inventory(LOCAL, DEFAULT_NAT, PL_ROUTE), "203.0.113.10",
      PathKind.PUBLIC, None),
     ("public via IGW", inventory(LOCAL, r("0.0.0.0/0", "igw-1", K.INTERNET_GATEWAY)),

@@ -14,8 +14,10 @@ from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.runs.check import CheckDeps, run_check
 from s3_route_agent.config import parse_config
 from s3_route_agent.errors import InventoryError
-from s3_route_agent.engine.model import (DnsAnswer, Identity, Inventory, PrefixList, ResolvedAddress, Route,
-                         RouteTable, RouteTargetKind, S3Range, Status, VpcEndpoint)
+from s3_route_agent.engine.model import (DnsAnswer, Identity, Inventory, NetworkAcl,
+                                         NetworkAclEntry, PrefixList, ResolvedAddress, Route,
+                                         RouteTable, RouteTargetKind, S3Range,
+                                         SecurityGroupRule, Status, TrafficFilters, VpcEndpoint)
 
 IDENTITY = Identity(region="eu-west-1", vpc_id="vpc-1", subnet_id="subnet-1", source="config")
 INVENTORY = Inventory(
@@ -25,7 +27,15 @@ INVENTORY = Inventory(
                 Route("pl-s3", "vpce-gw", RouteTargetKind.GATEWAY_ENDPOINT))),
     (PrefixList("pl-s3", "com.amazonaws.eu-west-1.s3", 2, ("198.51.100.0/25",)),),
     (VpcEndpoint("vpce-gw", "Gateway", "com.amazonaws.eu-west-1.s3", "available", "vpc-1",
-                 route_table_ids=("rtb-1",)),), (), fetched_at=1000.0, s3_prefix_list_id="pl-s3")
+                 route_table_ids=("rtb-1",)),), (), fetched_at=1000.0, s3_prefix_list_id="pl-s3",
+    # What a collected inventory carries: an egress-all group and an allow-all network ACL.
+    traffic_filters=TrafficFilters(
+        host_security_group_ids=("sg-1",), host_addresses=("10.0.1.10",),
+        security_group_rules=(SecurityGroupRule("sg-1", "sgr-1", True, "-1", cidr="0.0.0.0/0"),),
+        described_groups=("sg-1",),
+        network_acls=(NetworkAcl("acl-1", "vpc-1", ("subnet-1",), (
+            NetworkAclEntry(100, True, "allow", "-1", "0.0.0.0/0"),
+            NetworkAclEntry(100, False, "allow", "-1", "0.0.0.0/0"))),)))
 
 
 class Clock:

@@ -86,7 +86,8 @@ def instance_metadata_for(ids: world.WorldIds) -> InstanceMetadata:
     return InstanceMetadata(region=ids.region, availability_zone=ids.availability_zone,
                             instance_id=ids.instance_id, mac=ids.instance_mac,
                             subnet_id=ids.app_subnet_id, vpc_id=ids.vpc_id,
-                            interface_id=ids.instance_eni_id, local_ipv4s=(ids.instance_ip,))
+                            interface_id=ids.instance_eni_id, local_ipv4s=(ids.instance_ip,),
+                            security_group_ids=(ids.default_security_group_id,))
 
 
 def interface_host(ids: world.WorldIds, bucket: str = DEMO_BUCKET) -> str:

@@ -55,6 +55,7 @@ class InstanceMetadata:
     interface_id: str
     local_ipv4s: tuple[str, ...]
     ipv6s: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
 
     def documents(self) -> dict[str, str]:
         """Map each served path below ``/latest/meta-data/`` to its response body."""
@@ -71,6 +72,11 @@ class InstanceMetadata:
         }
         if self.ipv6s:
             documents[interface_prefix + "ipv6s"] = "\n".join(self.ipv6s)
+        if self.security_group_ids:
+            # One id per line, as on EC2 ("Instance metadata categories":
+            # network/interfaces/macs/mac/security-group-ids).
+            documents[interface_prefix + "security-group-ids"] = "\n".join(
+                self.security_group_ids)
         return documents
 
 

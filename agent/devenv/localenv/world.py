@@ -106,6 +106,7 @@ class WorldIds:
     s3_prefix_list_id: str
     s3_prefix_list_version: int
     us_east_1_s3_prefix_list_id: str
+    default_security_group_id: str       # the VPC's default group: the instance's and the ENI's
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -156,6 +157,7 @@ def start_moto_server() -> MotoServer:
     # werkzeug logs one line per request at INFO (and adds a stderr handler when the logger has
     # no level); WARNING keeps errors and drops the noise.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto_patches.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     handle = MotoServer(server)
@@ -224,6 +226,7 @@ def seed_world(endpoint_url: str, private_dns: bool = False,
     # hostnames": enableDnsSupport and enableDnsHostnames).
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    default_sg = moto_patches.add_default_security_group_ingress(vpc_id, REGION, account_id)
     public = _subnet(ec2, vpc_id, PUBLIC_SUBNET_CIDR, "public")
     app = _subnet(ec2, vpc_id, APP_SUBNET_CIDR, "app")
     endpoints = _subnet(ec2, vpc_id, ENDPOINT_SUBNET_CIDR, "endpoints")
@@ -277,7 +280,7 @@ def seed_world(endpoint_url: str, private_dns: bool = False,
         instance_id=instance["InstanceId"], instance_ip=instance["PrivateIpAddress"],
         instance_mac=primary["MacAddress"], instance_eni_id=primary["NetworkInterfaceId"],
         s3_prefix_list_id=s3_list_id, s3_prefix_list_version=s3_version,
-        us_east_1_s3_prefix_list_id=us_east_1_list_id)
+        us_east_1_s3_prefix_list_id=us_east_1_list_id, default_security_group_id=default_sg)
     logger.info("seeded world: VPC %s, app subnet %s, instance %s", vpc_id, app,
                 ids.instance_id)
     return ids
@@ -298,6 +301,7 @@ def seed_hub_vpc(endpoint_url: str, connect_to: WorldIds | None = None,
         "Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    moto_patches.add_default_security_group_ingress(vpc_id, REGION, account_id)
     workload = _subnet(ec2, vpc_id, HUB_WORKLOAD_SUBNET_CIDR, "hub-workload")
     endpoints = _subnet(ec2, vpc_id, HUB_ENDPOINT_SUBNET_CIDR, "hub-endpoints")
     main_rt = _main_route_table(ec2, vpc_id)
