@@ -481,10 +481,12 @@ def endpoint_allows(document: str | Mapping[str, Any] | None, endpoint_id: str, 
             # request context as s3:prefix (S3 user guide, "Condition key examples": s3:prefix).
             context["s3:prefix"] = prefix
         decision = evaluate(document, endpoint_request(action, resource, principal, context))
-        if decision.allowed:
+        if decision.allowed and not decision.unsupported:
             allowed.append(action)
+        elif decision.unsupported:
+            # An Allow beside a statement the evaluator cannot judge is not a confirmed Allow.
+            denied[action] = (f"not confirmed: {decision.explain()}; not evaluated: "
+                              f"{'; '.join(decision.unsupported)}")
         else:
-            denied[action] = decision.explain() + (
-                f" (not evaluated: {'; '.join(decision.unsupported)})"
-                if decision.unsupported else "")
+            denied[action] = decision.explain()
     return EndpointPolicyCheck(endpoint_id, tuple(allowed), denied, False)

@@ -32,6 +32,20 @@ def test_identity_from_imds_uses_a_token_first():
     assert ident.availability_zone == "eu-west-1a" and ident.source == "imds"
 
 
+def test_security_group_ids_of_the_interface_from_imds():
+    meta = InstanceMetadata(**{**META.__dict__, "security_group_ids": ("sg-aaa", "sg-bbb")})
+    with LocalImdsServer(meta) as imds:
+        ident = resolve_identity(client(imds.url), None, None, None)
+        paths = [r.path for r in imds.requests]
+    assert ident.security_group_ids == ("sg-aaa", "sg-bbb")
+    assert "/latest/meta-data/network/interfaces/macs/02:00:00:00:00:01/security-group-ids" in paths
+    with LocalImdsServer(META) as imds:          # an instance without the item: none known
+        assert resolve_identity(client(imds.url), None, None, None).security_group_ids == ()
+    with LocalImdsServer(meta) as imds:          # another subnet configured: not its groups
+        assert resolve_identity(client(imds.url), None, None,
+                                "subnet-other").security_group_ids == ()
+
+
 def test_config_overrides_win_and_are_marked():
     with LocalImdsServer(META) as imds:
         ident = resolve_identity(client(imds.url), None, "vpc-override", None)

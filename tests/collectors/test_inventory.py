@@ -20,10 +20,12 @@ from s3_route_agent.aws import make_ec2_client
 from s3_route_agent.collectors.inventory import (
     collect_inventory,
     endpoint_id_of,
+    is_s3_endpoint,
     route_from_api,
     s3_service_names,
 )
 from s3_route_agent.errors import INVENTORY_ERROR_KINDS, InventoryError, inventory_error_from
+from s3_route_agent.devenv.localenv import moto_patches
 from s3_route_agent.devenv.localenv import world as local_world
 from s3_route_agent.devenv.localenv.world import HubIds, MotoServer, WorldIds
 from s3_route_agent.engine.model import Inventory, RouteOrigin, RouteTargetKind
@@ -445,3 +447,135 @@ def test_client_config() -> None:
     assert config.retries["mode"] == "standard"
     assert config.retries["total_max_attempts"] == 2
     assert ec2.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 10: security groups, network ACLs, Block Public Access, cross-Region endpoints
+
+
+def test_filters_are_collected(world: WorldIds, ec2_client: Any) -> None:
+    inventory = collect(ec2_client, world)
+    filters = inventory.traffic_filters
+    assert filters is not None and filters.problems == ()
+    group = world.default_security_group_id
+    assert filters.host_security_group_ids == (group,)
+    assert filters.host_addresses == (world.instance_ip,)
+    egress = filters.rules_of((group,), egress=True)
+    ingress = filters.rules_of((group,), egress=False)
+    assert [(r.protocol, r.cidr) for r in egress] == [("-1", "0.0.0.0/0")]
+    # AWS's default group accepts its own members (moto_patches adds the rule moto lacks).
+    assert [r.referenced_group_id for r in ingress] == [group]
+    assert inventory.endpoint(world.interface_endpoint_id).security_group_ids == (group,)
+    eni = next(i for i in inventory.interfaces if i.id == world.interface_endpoint_eni_id)
+    assert eni.security_group_ids == (group,)
+    # The ACLs of the host subnet, the NAT gateway's and the endpoint ENI's.
+    for subnet in (world.app_subnet_id, world.public_subnet_id, world.endpoint_subnet_id):
+        assert filters.acl_of(subnet) is not None and filters.acl_of(subnet).is_default
+    assert filters.block_public_access.mode == "off"     # the app table routes to a NAT gateway
+
+
+def test_no_block_public_access_call_without_a_public_route(
+        isolated_world: Callable[..., WorldIds], ec2_for: Callable[..., Any],
+        moto_server: MotoServer) -> None:
+    ids = isolated_world()
+    ec2 = ec2_for(ids)
+    counts = count_calls(ec2)
+    # The endpoints subnet uses the main table: local routes only.
+    inventory = collect(ec2, ids, subnet_id=ids.endpoint_subnet_id)
+    assert inventory.traffic_filters.block_public_access is None
+    assert "DescribeVpcBlockPublicAccessOptions" not in counts
+
+
+def test_block_public_access_and_the_exclusions_that_matter(
+        isolated_world: Callable[..., WorldIds], ec2_for: Callable[..., Any]) -> None:
+    ids = isolated_world()
+    ec2 = ec2_for(ids)
+    try:
+        moto_patches.set_block_public_access(REGION, "block-bidirectional", ids.account_id)
+        wanted = moto_patches.add_block_public_access_exclusion(
+            ids.public_subnet_id, "allow-egress", REGION, ids.account_id)
+        moto_patches.add_block_public_access_exclusion(      # not on the way: filtered out
+            ids.endpoint_subnet_id, "allow-bidirectional", REGION, ids.account_id)
+        counts = count_calls(ec2)
+        bpa = collect(ec2, ids).traffic_filters.block_public_access
+        assert (bpa.mode, bpa.state, bpa.exclusions_allowed) == (
+            "block-bidirectional", "update-complete", "allowed")
+        assert [(e.id, e.resource_id, e.mode, e.in_force) for e in bpa.exclusions] == [
+            (wanted, ids.public_subnet_id, "allow-egress", True)]
+        assert counts["DescribeVpcBlockPublicAccessExclusions"] == 1
+    finally:
+        moto_patches.clear_block_public_access(REGION, ids.account_id)
+
+
+def test_host_interface_by_instance_id_when_imds_gave_no_groups(world: WorldIds,
+                                                                ec2_client: Any) -> None:
+    counts = count_calls(ec2_client)
+    inventory = collect_inventory(ec2_client, world.region, world.vpc_id, world.app_subnet_id,
+                                  instance_id=world.instance_id)
+    filters = inventory.traffic_filters
+    assert filters.host_security_group_ids == (world.default_security_group_id,)
+    assert filters.host_addresses == (world.instance_ip,)
+    assert counts["DescribeNetworkInterfaces"] == 2      # endpoint ENIs, this host's interface
+    unknown = collect_inventory(ec2_client, world.region, world.vpc_id, world.app_subnet_id)
+    assert unknown.traffic_filters.host_security_group_ids is None
+    assert "identity.instance_id is not configured" in \
+        unknown.traffic_filters.problem("security_groups")
+
+
+def test_a_denied_filter_call_is_a_fact_not_a_failure(world: WorldIds, ec2_client: Any) -> None:
+    def deny(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}},
+                          "DescribeNetworkAcls")
+    ec2_client.meta.events.register("before-call.ec2.DescribeNetworkAcls", deny)
+    filters = collect(ec2_client, world).traffic_filters
+    assert filters.network_acls == ()
+    assert "add ec2:DescribeNetworkAcls to the instance role" in filters.problem("network_acls")
+    assert filters.problem("security_groups") is None
+
+
+def test_a_throttled_filter_call_fails_the_refresh(world: WorldIds, ec2_client: Any) -> None:
+    def throttle(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow"}},
+                          "DescribeSecurityGroupRules")
+    ec2_client.meta.events.register("before-call.ec2.DescribeSecurityGroupRules", throttle)
+    with pytest.raises(InventoryError) as caught:
+        collect(ec2_client, world)
+    assert caught.value.kind == "throttled"
+
+
+def test_cross_region_s3_endpoints_are_kept(isolated_world: Callable[..., WorldIds],
+                                            ec2_for: Callable[..., Any],
+                                            moto_server: MotoServer) -> None:
+    ids = isolated_world()
+    endpoint_id, _ = local_world.add_cross_region_interface_endpoint(
+        moto_server.endpoint_url, ids, "us-west-2", "10.0.2.70")
+    inventory = collect(ec2_for(ids), ids)
+    far = inventory.endpoint(endpoint_id)
+    assert far is not None and far.service_region_served == "us-west-2"
+    assert inventory.s3_endpoints("us-west-2", "interface") == (far,)
+    assert any("10.0.2.70" in i.addresses and i.endpoint_id == endpoint_id
+               for i in inventory.interfaces)
+
+
+def test_other_vpcs_non_s3_endpoint_enis_are_not_s3(world: WorldIds, hub: HubIds,
+                                                    ec2_client: Any) -> None:
+    inventory = collect(ec2_client, world, addresses=(hub.ec2_endpoint_ip,
+                                                      hub.interface_endpoint_ip))
+    assert hub.ec2_endpoint_id in inventory.non_s3_endpoint_ids
+    assert [e.id for e in inventory.remote_endpoints] == [hub.interface_endpoint_id]
+
+
+@pytest.mark.parametrize("endpoint,s3", [
+    ({"VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.us-west-2.s3"}, True),
+    ({"VpcEndpointType": "Gateway", "ServiceName": "com.amazonaws.eu-west-1.s3"}, True),
+    ({"VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.s3-global.accesspoint"},
+     True),
+    ({"VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.eu-west-1.s3express"}, True),
+    ({"VpcEndpointType": "Resource", "ResourceConfigurationArn": "arn:aws:vpc-lattice:…"}, False),
+    ({"VpcEndpointType": "ServiceNetwork", "ServiceName": "com.amazonaws.eu-west-1.s3"}, False),
+    ({"VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.eu-west-1.ec2"}, False),
+    ({"VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.vpce.eu-west-1.vpce-svc-1"},
+     False),
+])
+def test_is_s3_endpoint(endpoint: dict[str, str], s3: bool) -> None:
+    assert is_s3_endpoint(endpoint) is s3

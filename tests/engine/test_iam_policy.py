@@ -11,7 +11,8 @@ import json
 import pytest
 
 from s3_route_agent.engine.iam_policy import (ALLOW, DENY, IMPLICIT_DENY, PolicyError, Request, condition_holds,
-                          endpoint_allows, evaluate, load_policy, source_enforcement)
+                          context_for, endpoint_allows, endpoint_request, evaluate, load_policy,
+                          source_enforcement)
 
 OBJ = "arn:aws:s3:::awsexamplebucket1/photo.jpg"
 BUCKET_ARN = "arn:aws:s3:::awsexamplebucket1"
@@ -277,3 +278,60 @@ def test_endpoint_policy_listing_limited_to_the_canary_prefix_allows_the_sweep()
     assert "s3:ListBucket" in check.allowed and not check.denied
     other = endpoint_allows(json.dumps(policy), "vpce-1", "b", prefix="elsewhere/")
     assert "s3:ListBucket" in other.denied
+
+
+# --- network-perimeter keys added since 2024 (issue 10 section 4) -------------------------------
+
+PERIMETER_BUCKET = "perimeter-bucket"
+
+
+def _deny_unless(key: str, value: str) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "OnlyOurs", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": f"arn:aws:s3:::{PERIMETER_BUCKET}/*",
+        "Condition": {"StringNotEquals": {key: value}}}]}
+
+
+@pytest.mark.parametrize("key,value,owner,effect", [
+    ("aws:VpceAccount", "111122223333", "111122223333", "allow"),
+    ("aws:VpceAccount", "111122223333", "444455556666", "deny"),
+    ("aws:SourceVpcArn", "arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-1", "111122223333",
+     "allow"),
+    ("aws:SourceVpcArn", "arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-2", "111122223333", "deny"),
+])
+def test_endpoint_owner_and_vpc_arn_keys(key, value, owner, effect):
+    enforcement = source_enforcement(_deny_unless(key, value), PERIMETER_BUCKET,
+                                     endpoints=[("vpce-1", "vpc-1")], owners={"vpce-1": owner},
+                                     region="eu-west-1")
+    assert enforcement.decisions["via vpce-1 in vpc-1"] == ("implicit_deny" if effect == "allow"
+                                                            else "deny")
+    assert enforcement.decisions["public"] == "deny"   # the key is absent on the public path
+
+
+@pytest.mark.parametrize("key", ["aws:VpceOrgID", "aws:VpceOrgPaths"])
+def test_organization_keys_through_an_endpoint_are_not_guessed(key):
+    policy = {"Statement": [
+        {"Sid": "All", "Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"},
+        *_deny_unless(key, "o-abc")["Statement"]]}
+    check = endpoint_allows(policy, "vpce-1", PERIMETER_BUCKET, prefix="", vpc_id="vpc-1",
+                            vpce_account="111122223333", region="eu-west-1",
+                            actions=("s3:GetObject",))
+    # The Deny may or may not apply: the Allow is not confirmed.
+    assert check.allowed == () and "not confirmed" in check.denied["s3:GetObject"]
+    assert key in check.denied["s3:GetObject"]
+    decision = evaluate(_deny_unless(key, "o-abc"), endpoint_request(
+        "s3:GetObject", f"arn:aws:s3:::{PERIMETER_BUCKET}/k", None,
+        context_for("vpce-1", "vpc-1", vpce_account="111122223333", region="eu-west-1")))
+    assert any(key in item and "not known" in item for item in decision.unsupported)
+    # Without an endpoint the keys are absent, not unknown: the negated condition holds.
+    public = evaluate(_deny_unless(key, "o-abc"), endpoint_request(
+        "s3:GetObject", f"arn:aws:s3:::{PERIMETER_BUCKET}/k", None, context_for(None, None)))
+    assert public.effect == DENY and public.unsupported == ()
+
+
+def test_endpoint_context_carries_the_new_keys():
+    context = context_for("vpce-1", "vpc-1", vpce_account="111122223333", region="eu-west-1")
+    assert context["aws:VpceAccount"] == "111122223333"
+    assert context["aws:SourceVpcArn"] == "arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-1"
+    request = endpoint_request("s3:GetObject", "arn:aws:s3:::b/k", None, context)
+    assert set(request.unknown_keys) == {"aws:VpceOrgID", "aws:VpceOrgPaths"}

@@ -52,6 +52,12 @@ RULES = [
     ("network failure", PathKind.GATEWAY, [GW], "vpce-1",
      _transfer(GW, "network_error", "timed out"), None, None, Status.CRITICAL, True, False,
      "failed on the network"),
+    # Issue 10: a blocked verdict predicts a connection that never completes.
+    ("blocked: the transfer fails on the network, as predicted", PathKind.BLOCKED, [GW],
+     "vpce-1", _transfer(None, "network_error", "PUT failed on the network: timed out"), None,
+     None, Status.CRITICAL, True, False, "as the blocked verdict predicts"),
+    ("blocked, yet S3 answered: stale filter facts", PathKind.BLOCKED, [GW], "vpce-1",
+     _transfer(GW), None, None, Status.WARNING, False, True, "although the verdict says"),
     ("no evidence: nothing to say", PathKind.GATEWAY, [GW], "vpce-1", None, None, None,
      Status.OK, False, False, None),
     ("skipped transfer: nothing to say", PathKind.GATEWAY, [GW], "vpce-1",

@@ -257,3 +257,79 @@ def test_service_rules(host, ips, f, expect, path, status, in_reason, in_evidenc
     assert in_evidence in everything
     if not_in_evidence:
         assert not_in_evidence not in everything
+# --- issue 10: cross-Region PrivateLink and IPv6 against what an endpoint carries ---------------
+
+WEST = "us-west-2"
+XR = VpcEndpoint("vpce-xr", "Interface", f"com.amazonaws.{WEST}.s3", "available", VPC,
+                 network_interface_ids=("eni-xr",))
+XR_ENI = NetworkInterface("eni-xr", VPC, "subnet-e", "vpc_endpoint", "", ("10.0.2.70",),
+                          "vpce-xr")
+XR_HOST = f"far-bucket.bucket.vpce-xr-abcdefgh.s3.{WEST}.vpce.amazonaws.com"
+
+
+def test_cross_region_endpoint_addresses_are_interface_with_the_service_region():
+    f = facts(endpoints=(GW, IFACE, XR), interfaces=(IFACE_ENI, XR_ENI),
+              bucket_regions=(("far-bucket", WEST),))
+    v = verdict(XR_HOST, ("10.0.2.70",), f, Expect.INTERFACE, bucket="far-bucket")
+    assert (v.path, v.status) == (PathKind.INTERFACE, Status.OK)
+    assert any(f"carries S3 of {WEST}" in e for e in v.addresses[0].evidence)
+    # The "bucket in another region" CRITICAL does not fire: the endpoint carries that region.
+    assert any(f"cross-Region interface endpoint vpce-xr carries S3 of {WEST}" in e
+               for e in v.evidence)
+
+
+def test_bucket_in_another_region_without_a_cross_region_endpoint_stays_critical():
+    f = facts(bucket_regions=(("far-bucket", WEST),))
+    v = verdict("far-bucket.s3.eu-west-1.amazonaws.com", ("198.51.100.10",), f, Expect.PRIVATE,
+                bucket="far-bucket")
+    assert v.status is Status.CRITICAL and f"is in {WEST}" in v.reason
+    # An endpoint serving this region does not carry the bucket's region either.
+    v = verdict(XR_HOST.replace("vpce-xr", "vpce-if"), ("10.0.2.50",), f, Expect.INTERFACE,
+                bucket="far-bucket")
+    assert v.status is Status.CRITICAL
+
+
+def test_cross_region_endpoint_private_dns_answers_its_service_regions_names():
+    xr_dns = replace(XR, private_dns_enabled=True,
+                     private_dns_only_for_inbound_resolver_endpoint=False)
+    f = facts(endpoints=(GW, IFACE, xr_dns), interfaces=(IFACE_ENI, XR_ENI))
+    v = verdict(f"s3.{WEST}.amazonaws.com", ("10.0.2.70",), f, Expect.INTERFACE)
+    assert v.path is PathKind.INTERFACE
+    assert any("vpce-xr has private DNS for all resolvers" in e for e in v.evidence)
+    assert not any("vpce-if" in e for e in v.evidence)     # eu-west-1's endpoint is not asked
+
+
+IFACE_DUAL = replace(IFACE, ip_address_type="dualstack", dns_record_ip_type="ipv4",
+                     private_dns_enabled=True,
+                     private_dns_only_for_inbound_resolver_endpoint=False)
+IFACE_DUAL_ENI = replace(IFACE_ENI, addresses=("10.0.2.50", "2001:db8:a::50"))
+PUBLIC_V6 = "2001:db8:e1::12"
+
+
+@pytest.mark.parametrize("case,endpoint,eni,ips,path,phrase", [
+    ("ipv4 endpoint, public AAAA beside its A", IFACE, IFACE_ENI, ("10.0.2.50", PUBLIC_V6),
+     PathKind.MIXED, "carries no IPv6"),
+    ("dual-stack endpoint publishing A records only", IFACE_DUAL, IFACE_DUAL_ENI,
+     ("10.0.2.50", PUBLIC_V6), PathKind.MIXED, "DnsRecordIpType is ipv4"),
+    ("dual-stack endpoint: its own AAAA is interface", replace(IFACE_DUAL,
+                                                              dns_record_ip_type="dualstack"),
+     IFACE_DUAL_ENI, ("10.0.2.50", "2001:db8:a::50"), PathKind.INTERFACE, None),
+], ids=["ipv4 endpoint", "A records only", "dual-stack"])
+def test_aaaa_answers_against_what_the_interface_endpoint_carries(case, endpoint, eni, ips,
+                                                                  path, phrase):
+    f = facts(endpoints=(GW, endpoint), interfaces=(eni,))
+    v = verdict("s3.eu-west-1.amazonaws.com", ips, f, Expect.INTERFACE)
+    assert v.path is path
+    if phrase:
+        assert any(phrase in e for e in v.evidence), v.evidence
+    else:
+        assert v.status is Status.OK
+        assert any("carries this IPv6 traffic" in e for a in v.addresses for e in a.evidence)
+
+
+def test_resource_type_endpoints_are_never_s3_endpoints():
+    resource = VpcEndpoint("vpce-res", "Resource", S3_SERVICE, "available", VPC)
+    gwlb = VpcEndpoint("vpce-lb", "GatewayLoadBalancer", S3_SERVICE, "available", VPC)
+    assert not resource.serves_s3_of(REGION) and not gwlb.serves_s3_of()
+    assert XR.serves_s3_of(WEST) and not XR.serves_s3_of(REGION)
+    assert replace(XR, service_region=WEST).service_region_served == WEST

@@ -393,6 +393,14 @@ class Lab:
         if proc.stdout is not None:
             proc.stdout.close()
 
+    def set_block_public_access(self, mode: str) -> None:
+        """VPC Block Public Access: in EC2 (``mode``) and in the lab, where the NAT gateway drops
+        every packet while the mode is ``block-bidirectional`` (the lab has no internet gateway
+        of its own: every public path crosses the NAT)."""
+        self.control("set_block_public_access", mode=mode)
+        nat = self.processes["nat"]
+        os.kill(nat.pid, signal.SIGUSR1 if mode == "block-bidirectional" else signal.SIGUSR2)
+
     def set_private_dns(self, enabled: bool) -> None:
         """Switch the interface endpoint's private DNS (EC2 attribute and the lab resolver)."""
         self.control("set_private_dns", value=enabled)
@@ -408,7 +416,7 @@ class Lab:
 
     def agent_config(self, name: str, targets: list[dict[str, Any]], *,
                      transfer: bool = True, probe: bool = True, oracle: bool = True,
-                     size_bytes: int = 64 * 1024) -> Path:
+                     size_bytes: int = 64 * 1024, transfer_timeout: float = 20) -> Path:
         """Write a config for the agent in the host namespace; returns its path.
 
         ``oracle`` points the path oracle at the lab bucket, whose oracle keys labd created and
@@ -424,7 +432,7 @@ class Lab:
             "s3_ranges": {"file": str(world.IP_RANGES_PATH)},
             "targets": targets,
             "transfer": {"enabled": transfer, "bucket": DEMO_BUCKET, "size_bytes": size_bytes,
-                         "timeout_seconds": 20},
+                         "timeout_seconds": transfer_timeout},
             "probe": {"enabled": probe, "max_hops": 6, "timeout_seconds": 1.0},
             "state_dir": str(state),
         }

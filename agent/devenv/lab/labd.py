@@ -249,6 +249,14 @@ class LabAws:
             self.ids = replace(self.ids, private_dns=value)
             assert self.dns is not None
             self.dns.records = dns_zone_for(self.ids)
+        elif cmd == "set_block_public_access":
+            # What EC2 says (moto has no BPA: moto_patches keeps it); the lab NAT drops the
+            # packets themselves (s3_route_agent.devenv.lab.nat, SIGUSR1).
+            mode = str(request["mode"])
+            if mode == "off":
+                moto_patches.clear_block_public_access(world.REGION)
+            else:
+                moto_patches.set_block_public_access(world.REGION, mode)
         elif cmd == "list_objects":
             listed = self._s3.list_objects_v2(Bucket=request["bucket"],
                                               Prefix=request.get("prefix", ""))

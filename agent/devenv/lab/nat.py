@@ -6,6 +6,11 @@ NAT's public address as source, the (protocol, port, remote) tuple is remembered
 the public address are translated back (VPC user guide, "NAT gateway basics": source NAT to the
 Elastic IP). Ports are preserved.
 
+SIGUSR1 makes the translator drop every packet, SIGUSR2 translate again: how the lab stands in
+for VPC Block Public Access in bidirectional mode, which drops traffic through NAT gateways and
+internet gateways (EC2 API reference, VpcBlockPublicAccessOptions). Packets still reach the NAT
+namespace, whose kernel answers an expiring TTL as before; nothing passes the translator.
+
 Packets reach the TUN device by the NAT namespace's routes (the S3 ranges) and come back into the
 kernel from it; policy routing (``iif nat0 lookup 100``) sends re-injected packets on. The kernel
 decrements TTL on both passes, so the translator adds one back: the NAT gateway stays a single
@@ -132,18 +137,31 @@ def serve(tun: str, inside: str, public: str, translate_to: list[str],
     _ip("rule", "add", "iif", tun, "lookup", REINJECT_TABLE, "pref", "100")
     nat = Translator(inside, public)
     stop = False
+    blocked = False
 
     def _stop(*_: object) -> None:
         nonlocal stop
         stop = True
+
+    def _block(signum: int, _: object) -> None:
+        nonlocal blocked
+        blocked = signum == signal.SIGUSR1
+        logger.warning("lab NAT: %s", "dropping every packet" if blocked else "translating")
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGUSR1, _block)
+    signal.signal(signal.SIGUSR2, _block)
     print("ready", flush=True)
     while not stop:
-        ready, _, _ = select.select([fd], [], [], 0.2)
+        try:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+        except InterruptedError:
+            continue
         if not ready:
             continue
         raw = os.read(fd, 65535)
+        if blocked:
+            continue
         out = nat.translate(raw)
         if out is not None:
             os.write(fd, out)

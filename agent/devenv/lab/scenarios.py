@@ -37,6 +37,10 @@ class Expected:
     # gateway namespace serves oracle/<gateway vpce> to VPC clients and oracle/public to the
     # NAT's public address, the ENI namespace oracle/<interface vpce>, us-east-1 oracle/public).
     oracle: str | None = None
+    # The transfer's outcome: "ok" (with ``peer``), or "network_error" for a blocked path whose
+    # connection never completes (then no peer and no canary to delete).
+    transfer_outcome: str = "ok"
+    would_take: str | None = None    # for a blocked path: the path its route would take
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Scenario:
     runs: tuple[Run, ...]
     setup: Callable[[Lab], None] | None = None
     teardown: Callable[[Lab], None] | None = None
+    transfer_timeout: float = 20     # a blocked path waits this long per request
 
 
 def _t(base: dict[str, Any], expect: str) -> dict[str, Any]:
@@ -156,6 +161,18 @@ SCENARIOS: tuple[Scenario, ...] = (
                                                        "us-east-1", via_nat=True)},
                   status="CRITICAL"),),
              setup=_start_flows, teardown=lambda lab: lab.stop_flow_client()),
+    Scenario("block-public-access",
+             "VPC Block Public Access bidirectional: the NAT route is blocked (the transfer "
+             "fails, as the verdict says); the gateway endpoint is not touched",
+             lambda lab: [_t(BUCKET_GLOBAL, "private"), _t(BUCKET_REGIONAL, "gateway")],
+             (Run({"bucket-global": Expected("blocked", "CRITICAL", None, nat_hop=True,
+                                             transfer_outcome="network_error",
+                                             would_take="public"),
+                   "bucket-regional": Expected("gateway", "OK", S3_EU_BUCKET_IP,
+                                               oracle="gateway")}),),
+             setup=lambda lab: lab.set_block_public_access("block-bidirectional"),
+             teardown=lambda lab: lab.set_block_public_access("off"),
+             transfer_timeout=3),
 )
 
 
@@ -185,6 +202,12 @@ def check_expectations(report: dict[str, Any], expected: dict[str, Expected]) ->
         if got["status"] != want.status:
             problems.append(f"{name}: status {got['status']}, expected {want.status}")
         transfer = got.get("transfer") or {}
+        if want.would_take is not None and got.get("would_take") != want.would_take:
+            problems.append(f"{name}: would_take {got.get('would_take')}, expected "
+                            f"{want.would_take}")
+        if want.transfer_outcome != "ok" and transfer.get("outcome") != want.transfer_outcome:
+            problems.append(f"{name}: transfer {transfer.get('outcome')}, expected "
+                            f"{want.transfer_outcome}: {transfer.get('message')}")
         if want.peer is not None:
             if transfer.get("peer_address") != want.peer:
                 problems.append(f"{name}: transfer peer {transfer.get('peer_address')}, "
@@ -243,7 +266,8 @@ def check_flows(report: dict[str, Any], run: Run, lab: Lab) -> list[str]:
 def run_scenario(lab: Lab, scenario: Scenario) -> list[RunResult]:
     """Run every agent run of ``scenario`` in ``lab`` (its own config and state dir)."""
     results: list[RunResult] = []
-    config = lab.agent_config(scenario.name, scenario.targets(lab))
+    config = lab.agent_config(scenario.name, scenario.targets(lab),
+                              transfer_timeout=scenario.transfer_timeout)
     if scenario.setup:
         scenario.setup(lab)
     try:

@@ -358,6 +358,84 @@ def restore_gateway_route(endpoint_url: str, ids: WorldIds) -> None:
                                             ids.region, ids.account_id)
 
 
+def set_security_group_egress(endpoint_url: str, ids: WorldIds,
+                              permissions: list[dict[str, Any]],
+                              group_id: str | None = None) -> str:
+    """Replace the egress rules of ``group_id`` (default: the instance's group) with
+    ``permissions`` (AuthorizeSecurityGroupEgress IpPermissions; [] leaves none). Returns the
+    group id."""
+    ec2 = local_ec2_client(endpoint_url, ids.region, ids.account_id)
+    group = group_id or ids.default_security_group_id
+    current = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+    if current.get("IpPermissionsEgress"):
+        ec2.revoke_security_group_egress(GroupId=group,
+                                         IpPermissions=current["IpPermissionsEgress"])
+    if permissions:
+        ec2.authorize_security_group_egress(GroupId=group, IpPermissions=permissions)
+    return group
+
+
+def set_security_group_ingress(endpoint_url: str, ids: WorldIds,
+                               permissions: list[dict[str, Any]], group_id: str) -> str:
+    """Replace the ingress rules of ``group_id`` with ``permissions``."""
+    ec2 = local_ec2_client(endpoint_url, ids.region, ids.account_id)
+    current = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    if current.get("IpPermissions"):
+        ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=current["IpPermissions"])
+    if permissions:
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+    return group_id
+
+
+def create_security_group(endpoint_url: str, ids: WorldIds, name: str) -> str:
+    """A new security group in the world's VPC (AWS gives it one egress-all rule)."""
+    ec2 = local_ec2_client(endpoint_url, ids.region, ids.account_id)
+    return str(ec2.create_security_group(GroupName=name, Description=name,
+                                         VpcId=ids.vpc_id)["GroupId"])
+
+
+def set_subnet_network_acl(endpoint_url: str, ids: WorldIds, subnet_id: str,
+                           entries: list[dict[str, Any]]) -> str:
+    """Give ``subnet_id`` a new custom network ACL with ``entries`` (CreateNetworkAclEntry
+    parameters without NetworkAclId) and its ``*`` rules; returns the ACL id."""
+    ec2 = local_ec2_client(endpoint_url, ids.region, ids.account_id)
+    acl_id = ec2.create_network_acl(VpcId=ids.vpc_id)["NetworkAcl"]["NetworkAclId"]
+    moto_patches.add_network_acl_default_rules(acl_id, ids.region, ids.account_id)
+    for entry in entries:
+        ec2.create_network_acl_entry(NetworkAclId=acl_id, **entry)
+    current = ec2.describe_network_acls(Filters=[
+        {"Name": "association.subnet-id", "Values": [subnet_id]}])["NetworkAcls"]
+    association = next(a["NetworkAclAssociationId"] for a in current[0]["Associations"]
+                       if a["SubnetId"] == subnet_id)
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=acl_id)
+    return str(acl_id)
+
+
+def add_cross_region_interface_endpoint(endpoint_url: str, ids: WorldIds, service_region: str,
+                                        ip: str) -> tuple[str, tuple[str, ...]]:
+    """An interface endpoint in the world's endpoint subnet serving S3 of ``service_region``
+    (cross-Region PrivateLink: ServiceRegion on CreateVpcEndpoint; moto accepts it but does not
+    echo it back, so the agent reads the region from the service name). Returns its id and DNS
+    names."""
+    ec2 = local_ec2_client(endpoint_url, ids.region, ids.account_id)
+    service = f"com.amazonaws.{service_region}.s3"
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=ids.vpc_id, ServiceName=service, ServiceRegion=service_region,
+        VpcEndpointType="Interface", SubnetIds=[ids.endpoint_subnet_id], PrivateDnsEnabled=False,
+        TagSpecifications=_name("vpc-endpoint", f"s3-{service_region}"))["VpcEndpoint"]
+    endpoint_id = endpoint["VpcEndpointId"]
+    moto_patches.make_endpoint_eni(endpoint["NetworkInterfaceIds"][0], endpoint_id, ip,
+                                   ids.region, ids.account_id)
+    # The region label of the endpoint-specific name is the service region here (the local
+    # world's choice): the verdict does not read it, the ENI address decides.
+    names = endpoint_dns_names(endpoint_id, service, service_region, (), wildcard=True)
+    zone = moto_patches.hosted_zone_id_of(endpoint_id, ids.region, ids.account_id)
+    moto_patches.set_endpoint_dns(endpoint_id, [(n, zone) for n in names], ids.region,
+                                  dns_options={"DnsRecordIpType": "ipv4"},
+                                  ip_address_type="ipv4", account_id=ids.account_id)
+    return endpoint_id, names
+
+
 def endpoint_dns_names(endpoint_id: str, service_name: str, region: str,
                        availability_zones: tuple[str, ...], wildcard: bool) -> tuple[str, ...]:
     """The DNS names AWS gives an interface endpoint: one regional, one per Availability Zone.
