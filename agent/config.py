@@ -36,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254"
 DEFAULT_STATE_DIR = "/var/lib/s3-route-agent"
+# Where the config is read from without --config: $S3_ROUTE_AGENT_CONFIG, else this file, else
+# the built-in defaults (locate_config).
+CONFIG_ENV = "S3_ROUTE_AGENT_CONFIG"
+DEFAULT_CONFIG_PATH = "/etc/s3-route-agent/config.yaml"
+BUILT_IN_DEFAULTS = "built-in defaults"
 _REGION_PATTERN = re.compile(r"^[a-z]{2,}(-[a-z]+)+-\d+$")
 
 
@@ -114,7 +119,8 @@ class AwsSettings:
     """AWS API settings."""
 
     region: Optional[str] = setting(None, "region of this host", check=_region_problem,
-                                    default_doc="from IMDS")
+                                    default_doc="from IMDS, else `AWS_REGION` / "
+                                                "`AWS_DEFAULT_REGION`")
     endpoint_url: Optional[str] = setting(None, "one URL for every AWS API (emulators only)",
                                           check=_url_problem)
     connect_timeout_seconds: float = setting(3.0, "botocore connect timeout", **_POSITIVE)
@@ -380,6 +386,7 @@ def targets_for(config: AgentConfig, region: str) -> tuple[Target, ...]:
     and legacy global names (the legacy global name is the usual silent bypass).
     """
     specs: list[TargetSpec] = list(config.targets)
+    origin = "config" if specs else "default"
     if not specs:
         specs = [TargetSpec("regional", "s3.{region}.amazonaws.com"),
                  TargetSpec("global", "s3.amazonaws.com")]
@@ -397,7 +404,8 @@ def targets_for(config: AgentConfig, region: str) -> tuple[Target, ...]:
             host = spec.host.replace("{region}", region).replace("{bucket}", bucket or "")
             name = spec.name if len(buckets) == 1 else f"{spec.name}-{bucket}"
             out.append(Target(name=name, host=host.lower(),
-                              expect=spec.expect or config.default_expect, bucket=bucket))
+                              expect=spec.expect or config.default_expect, bucket=bucket,
+                              origin=origin))
     return tuple(out)
 
 
@@ -624,3 +632,39 @@ def load_config(path: Union[str, os.PathLike[str]]) -> AgentConfig:
     if not os.path.isabs(config.state_dir):
         config = replace(config, state_dir=str(base / config.state_dir))
     return config
+
+
+@dataclass(frozen=True)
+class ConfigLocation:
+    """Where a run's config comes from: a file (``path``) or the built-in defaults (None)."""
+
+    path: Optional[str]
+    how: str      # "--config", "$S3_ROUTE_AGENT_CONFIG", the default path, or "built-in defaults"
+
+
+def locate_config(explicit: Optional[str] = None,
+                  environ: Optional[dict[str, str]] = None) -> ConfigLocation:
+    """The config a run uses: ``--config`` (``explicit``), else ``$S3_ROUTE_AGENT_CONFIG``,
+    else :data:`DEFAULT_CONFIG_PATH` when that file exists, else the built-in defaults.
+
+    A file named by --config or the variable must exist (a typo is an error, not defaults)."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return ConfigLocation(explicit, "--config")
+    if env.get(CONFIG_ENV):
+        return ConfigLocation(env[CONFIG_ENV], f"${CONFIG_ENV}")
+    if os.path.lexists(DEFAULT_CONFIG_PATH):
+        return ConfigLocation(DEFAULT_CONFIG_PATH, DEFAULT_CONFIG_PATH)
+    return ConfigLocation(None, BUILT_IN_DEFAULTS)
+
+
+def load_effective_config(explicit: Optional[str] = None,
+                          environ: Optional[dict[str, str]] = None) -> AgentConfig:
+    """The validated config of :func:`locate_config`'s choice; ConfigError on any problem."""
+    where = locate_config(explicit, environ)
+    if where.path is None:
+        return AgentConfig(source=BUILT_IN_DEFAULTS)
+    if where.how == f"${CONFIG_ENV}" and not os.path.lexists(where.path):
+        raise ConfigError("invalid_config", f"cannot read config {where.path} (from "
+                          f"${CONFIG_ENV}): no such file")
+    return load_config(where.path)

@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from s3_route_agent.aws import make_client, make_s3_client_for_endpoint
 from s3_route_agent.collectors.bucket_facts import BucketFactsCache, collect_bucket_facts
@@ -18,12 +18,13 @@ from s3_route_agent.collectors.connections import (HostObserver, ObservedStateFi
 from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
 from s3_route_agent.collectors.flow_logs import CycleCorroboration
 from s3_route_agent.collectors.host_ports import read_ephemeral_port_range
-from s3_route_agent.collectors.imds import ImdsClient, resolve_identity
+from s3_route_agent.collectors.imds import ImdsClient, identity_from_imds, resolve_identity
 from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.collectors.ip_ranges import load_s3_ranges
 from s3_route_agent.config import AgentConfig
 from s3_route_agent.engine.evidence import TransferPlan
 from s3_route_agent.engine.model import BucketFacts, DnsAnswer, Identity, S3Range
+from s3_route_agent.errors import AgentError
 from s3_route_agent.runs.check import CheckDeps
 from s3_route_agent.sinks import FanOut, build_sinks
 
@@ -59,26 +60,28 @@ class AwsClients:
                                            plan.addressing_style, timeout)
 
 
+def environment_region() -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION (the SDKs' variables), else None."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
 def host_region(config: AgentConfig) -> str | None:
     """The region from the config, for clients needed before IMDS is asked (sinks)."""
-    return config.aws.region or os.environ.get("AWS_REGION") or os.environ.get(
-        "AWS_DEFAULT_REGION")
+    return config.aws.region or environment_region()
 
 
 def build_check_deps(config: AgentConfig, clients: AwsClients | None = None) -> CheckDeps:
     """Collectors for ``run_check`` as the config describes them."""
     clients = clients or AwsClients(config)
-    imds = (ImdsClient(config.imds_endpoint(), timeout_seconds=config.imds.timeout_seconds,
-                       attempts=config.imds.attempts,
-                       token_ttl_seconds=config.imds.token_ttl_seconds)
-            if config.imds.enabled else None)
+    imds = build_imds_client(config)
     resolver = make_resolver(DnsSettings(nameservers=config.dns.nameservers, port=config.dns.port,
                                          timeout_seconds=config.dns.timeout_seconds,
                                          query_ipv6=config.dns.query_ipv6))
 
     def identity() -> Identity:
         return resolve_identity(imds, config.aws.region, config.identity.vpc_id,
-                                config.identity.subnet_id, config.identity.instance_id)
+                                config.identity.subnet_id, config.identity.instance_id,
+                                environ_region=environment_region())
 
     def resolve(host: str) -> DnsAnswer:
         return resolve_host(resolver, host, clock=time.monotonic,
@@ -139,9 +142,54 @@ def build_flow_logs(config: AgentConfig,
         "logs", region))
 
 
+def build_imds_client(config: AgentConfig, attempts: int | None = None) -> ImdsClient | None:
+    """The IMDSv2 client of ``config`` (None when ``imds.enabled`` is false)."""
+    if not config.imds.enabled:
+        return None
+    return ImdsClient(config.imds_endpoint(), timeout_seconds=config.imds.timeout_seconds,
+                      attempts=attempts or config.imds.attempts,
+                      token_ttl_seconds=config.imds.token_ttl_seconds)
+
+
+def region_for(config: AgentConfig) -> tuple[str | None, str | None]:
+    """This host's region and where it came from, in the order a check uses: ``aws.region``
+    ("config"), else IMDS ("imds"), else AWS_REGION / AWS_DEFAULT_REGION ("environment")."""
+    if config.aws.region:
+        return config.aws.region, "config"
+    imds = build_imds_client(config, attempts=1)
+    if imds is not None:
+        try:
+            found = imds.get(imds.token(), "placement/region")
+            if found:
+                return found, "imds"
+        except AgentError as exc:
+            logger.info("region: %s", exc.message)
+    region = environment_region()
+    return (region, "environment") if region else (None, None)
+
+
 class Wiring:
     """What the CLI and the daemon build per config, in one object so that an entry point can be
     given another (tests send transfers to a local server this way, without patching modules)."""
+
+    def region_for(self, config: AgentConfig) -> tuple[str | None, str | None]:
+        """This host's region and its source (see :func:`region_for`)."""
+        return region_for(config)
+
+    def observed_state(self, config: AgentConfig) -> TrafficCollectors | None:
+        """The observed names kept in ``state_dir`` (no look at the host's sockets), or None
+        when observation is off."""
+        if not config.observe.enabled:
+            return None
+        return TrafficCollectors(observer=None,  # type: ignore[arg-type] - state only
+                                 state_file=ObservedStateFile(config.state_dir))
+
+    def imds_identity(self) -> Callable[[], Identity]:
+        """What ``init`` asks instance metadata: the default IMDS endpoint
+        (AWS_EC2_METADATA_SERVICE_ENDPOINT, else 169.254.169.254), one attempt."""
+        client = build_imds_client(AgentConfig(), attempts=1)
+        assert client is not None
+        return lambda: identity_from_imds(client)
 
     def check_deps(self, config: AgentConfig) -> CheckDeps:
         """The collectors of ``run_check``."""

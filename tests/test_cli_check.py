@@ -117,16 +117,32 @@ def test_refresh_fetches_prefix_list_entries_when_the_version_changes(env, tmp_p
         moto_patches.set_aws_prefix_list_cidrs(world.REGION, cidrs)
 
 
-def test_text_format_is_one_line_per_target_then_evidence(env, tmp_path):
+def test_text_format_is_a_nagios_plugin_output_that_fits_80_columns(env, tmp_path):
+    """Issue 12: the first line is the plugin line naming the failing targets, perfdata after
+    "|"; then the long output, 80 columns at most, evidence only for targets not OK."""
     config = env.write_config(tmp_path / "c.yaml", state_dir=str(tmp_path / "state"))
     proc = run_cli("check", "--config", str(config), "--format", "text")
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("s3-route-agent ") and "overall CRITICAL" in lines[0]
+    plugin, _, perf = lines[0].partition(" | ")
+    assert plugin == ("S3ROUTE CRITICAL - 2/5 target(s) not OK: legacy-global public (expected "
+                      "private); bucket-global public (expected private)"), lines[0]
+    assert perf.startswith("duration=") and "targets_ok=3;;5:;0;5" in perf
+    assert lines[1].startswith("s3-route-agent ")
+    wide = [line for line in lines[1:] if len(line) > 80]
+    assert not wide, wide
     table = [line for line in lines if line.startswith(("OK ", "CRITICAL ", "WARNING "))]
     assert len(table) == 5
     assert any(line.startswith("OK") and "gateway" in line for line in table)
     assert any("  - " in line and "legacy global" in line for line in lines)
+    blocks = [line for line in lines if line.startswith("[")]
+    assert [b.split("]")[0] for b in blocks] == ["[legacy-global", "[bucket-global"], blocks
+    assert "(3 OK target(s): evidence with -v)" in lines
+    assert "\x1b[" not in proc.stdout               # not a terminal: no colour
     assert proc.returncode == 2
+    # -v (a global flag, here after the subcommand): every target's evidence.
+    verbose = run_cli("check", "--config", str(config), "-v").stdout.splitlines()
+    assert len([line for line in verbose if line.startswith("[")]) == 5
+    assert not [line for line in verbose[1:] if len(line) > 80]
 
 
 def test_dns_timeout_is_critical_with_reason(env, tmp_path):
@@ -169,8 +185,18 @@ def assert_one_line_unknown(proc: subprocess.CompletedProcess[str], needle: str)
 def test_bad_config_is_unknown(tmp_path, text, needle):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    assert_one_line_unknown(run_cli("check", "--config", str(path)), needle)
-    assert_one_line_unknown(run_cli("validate-config", str(path)), needle)
+    for proc in (run_cli("check", "--config", str(path)), run_cli("validate-config", str(path))):
+        assert_one_line_unknown(proc, needle)
+        # Issue 12: the reason is on stdout too, as the plugin line Nagios shows.
+        first = proc.stdout.splitlines()[0]
+        assert first.startswith("S3ROUTE UNKNOWN - ") and needle in first, proc.stdout
+    # In JSON mode a schema-valid UNKNOWN report, so `>> reports.jsonl` gets no gap.
+    proc = run_cli("check", "--config", str(path), "--format", "json")
+    assert_one_line_unknown(proc, needle)
+    report = json.loads(proc.stdout)
+    jsonschema.validate(report, report_schema())
+    assert report["status"] == "UNKNOWN" and report["exit_code"] == 3
+    assert needle in report["errors"][0] and needle in report["summary"]
 
 
 def test_validate_config_accepts_example():
@@ -179,8 +205,16 @@ def test_validate_config_accepts_example():
 
 
 def test_bad_arguments_exit_unknown_not_critical():
-    proc = run_cli("check")
+    proc = run_cli("presign", "--bucket", "b")
     assert proc.returncode == 3 and "the following arguments are required" in proc.stderr
+    assert proc.stdout.startswith("S3ROUTE UNKNOWN - the following arguments are required")
+    proc = run_cli("check", "--format", "xml")
+    assert proc.returncode == 3 and proc.stdout.startswith("S3ROUTE UNKNOWN - argument --format")
+    proc = run_cli("check", "--format", "json", "--no-such-flag")
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    jsonschema.validate(report, report_schema())
+    assert report["status"] == "UNKNOWN" and "--no-such-flag" in report["errors"][0]
 
 
 def test_no_credentials_is_unknown_with_reason(env, tmp_path):

@@ -82,6 +82,18 @@ class _TypeOutcome:
     failure: DnsFailure | None
 
 
+def address_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address when it is one (``10.0.2.50``, ``2001:db8::1``,
+    ``[2001:db8::1]``), else None."""
+    text = host.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def resolve_host(
     resolver: dns.resolver.Resolver,
     host: str,
@@ -95,6 +107,13 @@ def resolve_host(
     succeeded or had no data. A host with A records and an AAAA problem still succeeds (the
     AAAA problem is logged). "no_data" means the name exists with neither A nor AAAA.
     """
+    literal = address_literal(host)
+    if literal is not None:
+        # An IP address is judged as that address: asking DNS for it would send a query for a
+        # "name" like 10.0.2.50 (and answer NXDOMAIN or, worse, whatever a search list finds).
+        family = "ipv4" if literal.version == 4 else "ipv6"
+        return DnsAnswer(host=host, addresses=(ResolvedAddress(str(literal), family, 0),),
+                         cname_chain=(), nameserver=None, latency_ms=0.0)
     started = clock()
     try:
         if not host.strip().rstrip("."):

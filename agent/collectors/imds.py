@@ -118,27 +118,47 @@ def identity_from_imds(client: ImdsClient) -> Identity:
 
 
 def resolve_identity(client: ImdsClient | None, region: str | None, vpc_id: str | None,
-                     subnet_id: str | None, instance_id: str | None = None) -> Identity:
+                     subnet_id: str | None, instance_id: str | None = None,
+                     environ_region: str | None = None) -> Identity:
     """Identity from IMDS overlaid with config overrides; IMDS is skipped when config gives
     region, VPC and subnet (hosts that are not EC2, tests).
 
-    ``client`` None means IMDS is disabled; then region, VPC and subnet must all come from config.
+    The region comes from config, then IMDS, then ``environ_region`` (AWS_REGION /
+    AWS_DEFAULT_REGION, which the caller reads): the environment is used only when IMDS is
+    disabled or unreachable and config gives the VPC and subnet. ``client`` None means IMDS is
+    disabled; then VPC and subnet must come from config.
     """
     if region and vpc_id and subnet_id:
         return Identity(region=region, vpc_id=vpc_id, subnet_id=subnet_id,
-                        instance_id=instance_id, source="config")
-    if client is None:
-        missing = [k for k, v in (("aws.region", region), ("identity.vpc_id", vpc_id),
+                        instance_id=instance_id, source="config", region_source="config")
+
+    def without_imds(why: str, error: IdentityError | None = None) -> Identity:
+        chosen = region or environ_region
+        if chosen and vpc_id and subnet_id:
+            return Identity(region=chosen, vpc_id=vpc_id, subnet_id=subnet_id,
+                            instance_id=instance_id, source="config",
+                            region_source="config" if region else "environment")
+        if error is not None:
+            raise error
+        missing = [k for k, v in (("aws.region (or AWS_REGION)", chosen),
+                                  ("identity.vpc_id", vpc_id),
                                   ("identity.subnet_id", subnet_id)) if not v]
-        raise IdentityError("identity_incomplete", "IMDS is disabled and config lacks "
+        raise IdentityError("identity_incomplete", f"{why} and config lacks "
                             + ", ".join(missing))
-    found = identity_from_imds(client)
+
+    if client is None:
+        return without_imds("IMDS is disabled")
+    try:
+        found = identity_from_imds(client)
+    except IdentityError as exc:
+        return without_imds("IMDS is unreachable", exc)
     overridden = any((region, vpc_id, subnet_id, instance_id))
     return Identity(
         region=region or found.region, vpc_id=vpc_id or found.vpc_id,
         subnet_id=subnet_id or found.subnet_id, instance_id=instance_id or found.instance_id,
         availability_zone=found.availability_zone, mac=found.mac,
         interface_id=found.interface_id, local_ipv4s=found.local_ipv4s, ipv6s=found.ipv6s,
+        region_source="config" if region else "imds",
         source="imds+config" if overridden else "imds",
         # IMDS's groups belong to its interface, in its subnet: not to a configured other one.
         security_group_ids=(found.security_group_ids

@@ -485,6 +485,9 @@ class Identity:
     source: str = "imds"             # "imds", "config" or "imds+config"
     # network/interfaces/macs/MAC/security-group-ids (empty: not known, e.g. config identity)
     security_group_ids: tuple[str, ...] = ()
+    # Where the region came from: "config" (aws.region), "imds", or "environment"
+    # (AWS_REGION / AWS_DEFAULT_REGION, when neither config nor IMDS gave one)
+    region_source: str = "imds"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -492,7 +495,8 @@ class Identity:
                 "instance_id": self.instance_id, "availability_zone": self.availability_zone,
                 "mac": self.mac, "interface_id": self.interface_id,
                 "local_ipv4s": list(self.local_ipv4s), "ipv6s": list(self.ipv6s),
-                "security_group_ids": list(self.security_group_ids), "source": self.source}
+                "security_group_ids": list(self.security_group_ids), "source": self.source,
+                "region_source": self.region_source}
 
 
 @dataclass(frozen=True)
@@ -619,6 +623,9 @@ class Target:
     host: str
     expect: Expect
     bucket: str | None = None
+    # Who asked for it: "config" (the user's ``targets``), "default" (the built-in defaults used
+    # when no targets are configured) or "observed" (a name the host was seen using).
+    origin: str = "config"
 
 
 @dataclass(frozen=True)
@@ -734,7 +741,7 @@ class TargetVerdict:
         out: dict[str, Any] = {
             "name": self.target.name, "host": self.target.host,
             "expect": self.target.expect.value, "bucket": self.target.bucket,
-            "path": self.path.value, "status": self.status.name, "reason": self.reason,
+            "origin": self.target.origin, "path": self.path.value, "status": self.status.name, "reason": self.reason,
             "addresses": [a.to_dict() for a in self.addresses],
             "dns": self.dns.to_dict() if self.dns else None,
             "evidence": list(self.evidence), "errors": list(self.errors),

@@ -811,6 +811,7 @@ def discovered_targets(records: Iterable[NameRecord], limit: int, known_hosts: I
                     f"{limit} such name(s), most recently seen first (observe.discovered_targets;"
                     f" {len(candidates)} candidate(s)).")
         out.append(DiscoveredTarget(Target(name=f"observed-{record.name}", host=record.name,
-                                           expect=expect, bucket=parse_s3_host(record.name).bucket),
+                                           expect=expect, bucket=parse_s3_host(record.name).bucket,
+                                           origin="observed"),
                                     evidence))
     return tuple(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from s3_route_agent.engine.evidence import OracleSection, ProbeEvidence, TransferResult
-from s3_route_agent.engine.model import PathKind, TargetVerdict
+from s3_route_agent.engine.model import PathKind, Status, TargetVerdict
 from s3_route_agent.report.document import Report
 from s3_route_agent.report.observed_view import observed_lines
 from s3_route_agent.report.policies import PoliciesSection
@@ -24,14 +24,66 @@ def identity_line(instance_id: str | None, region: str, vpc_id: str, subnet_id: 
     return f"{line} (identity from {source})" if source else line
 
 
-def render_text(report: Report) -> str:
-    """The report for people: a line per target (status, path, reason), then the evidence."""
+# ANSI SGR colours (ECMA-48) of the status words on a terminal.
+STATUS_COLOURS = {"OK": "32", "WARNING": "33", "CRITICAL": "31", "UNKNOWN": "35"}
+NAME_MAX, HOST_MAX = 22, 30
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters in the middle (``demo-bucket.s3...azonaws.com``), so
+    both the bucket and the region part of a long name stay visible."""
+    if len(text) <= width:
+        return text
+    tail = (width - 3) // 2
+    return text[:width - 3 - tail] + "..." + text[len(text) - tail:]
+
+
+def fit_lines(lines: list[str], width: int) -> list[str]:
+    """Every line at most ``width`` columns: long lines are wrapped at spaces, continuation
+    lines indented under the text (after a ``- `` bullet); a word longer than a line (a long
+    interface-endpoint name) is cut."""
+    import textwrap
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        body = line[len(indent):]
+        hang = indent + ("  " if body[:2] in ("- ", "! ") else "    ")
+        out.extend(textwrap.wrap(body, width=width, initial_indent=indent,
+                                 subsequent_indent=hang, break_on_hyphens=False) or [line])
+    return out
+
+
+def colour_status_words(lines: list[str]) -> list[str]:
+    """The status word that starts a table row (or a ``[target] STATUS`` header) coloured."""
+    out = []
+    for line in lines:
+        word = line.split(" ", 1)[0]
+        if word in STATUS_COLOURS:
+            line = f"\x1b[{STATUS_COLOURS[word]}m{word}\x1b[0m{line[len(word):]}"
+        out.append(line)
+    return out
+
+
+def render_text(report: Report, *, verbose: bool = False, width: int | None = None,
+                colour: bool = False) -> str:
+    """The report for people, as a Nagios plugin prints it: the plugin line
+    (``S3ROUTE CRITICAL - 2/5 target(s) not OK: ...``, perfdata appended by the caller), then the
+    long output: who and where, a line per target (status, name, host, path, reason), then
+    the DNS answers and evidence of each target that is not OK (of every target when
+    ``verbose``), then the observed flows. ``width`` (80 on a terminal) shortens the host
+    column and wraps long lines; ``colour`` colours the status words (the plugin line never)."""
     from s3_route_agent import __version__
-    lines = [f"s3-route-agent {__version__}  {report.time}  overall {report.status.name}"]
+    from s3_route_agent.report.nagios import plugin_line, plugin_summary
+    lines = [f"s3-route-agent {__version__}  {report.time}"]
     ident = report.identity
     if ident:
         lines.append(identity_line(ident.instance_id, ident.region, ident.vpc_id,
-                                   ident.subnet_id, ident.source))
+                                   ident.subnet_id, ident.source)
+                     + (f", region from {ident.region_source}"
+                        if ident.region_source != ident.source else ""))
     facts = report.facts
     if facts.route_table:
         lines.append(f"route table {facts.route_table} ({facts.route_table_association}), "
@@ -46,21 +98,37 @@ def render_text(report: Report) -> str:
     if verdicts:
         name_w = max(len(v.target.name) for v in verdicts)
         host_w = max(len(v.target.host) for v in verdicts)
+        if width is not None:
+            name_w, host_w = min(name_w, NAME_MAX), min(host_w, HOST_MAX)
         lines.append("")
         for v in verdicts:
-            lines.append(f"{v.status.name:<8} {v.target.name:<{name_w}}  "
-                         f"{v.target.host:<{host_w}}  {v.path.value:<10} {v.reason}")
-        for v in verdicts:
+            row = (f"{v.status.name:<8} {shorten(v.target.name, name_w):<{name_w}}  "
+                   f"{shorten(v.target.host, host_w):<{host_w}}  {v.path.value:<10}")
+            # The reason when it fits; else it is in the target's block below (not OK targets).
+            if width is None or len(row) + 1 + len(v.reason) <= width:
+                row += f" {v.reason}"
+            lines.append(row.rstrip())
+        shown = [v for v in verdicts if verbose or v.status is not Status.OK]
+        for v in shown:
             lines.append("")
             lines.extend(_target_lines(v))
+        hidden = len(verdicts) - len(shown)
+        if hidden:
+            lines.append("")
+            lines.append(f"({hidden} OK target(s): evidence with -v)")
     lines.extend(observed_lines(report.observed))
-    return "\n".join(lines)
+    if width is not None:
+        lines = fit_lines(lines, width)
+    if colour:
+        lines = colour_status_words(lines)
+    first = plugin_line(report.status, plugin_summary(report))
+    return "\n".join([first, *lines])
 
 
 def _target_lines(v: TargetVerdict) -> list[str]:
     """One target's block: DNS, evidence, live evidence, errors."""
     lines = [f"[{v.target.name}] {v.target.host} -> {v.path.value} (expect "
-             f"{v.target.expect.value})"]
+             f"{v.target.expect.value}): {v.status.name}", f"  {v.reason}"]
     dns = v.dns
     if dns is not None and dns.addresses:
         chain = " -> ".join(dns.cname_chain)

@@ -23,7 +23,8 @@ from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.config import AgentConfig, targets_for
 from s3_route_agent.engine.model import (BucketFacts, DnsAnswer, Facts, Identity, Inventory,
                                          S3Range, Status, Target, TargetVerdict)
-from s3_route_agent.engine.observed import LookupWindow
+from s3_route_agent.engine.defaults import judge_default_targets
+from s3_route_agent.engine.observed import DiscoveredTarget, LookupWindow
 from s3_route_agent.engine.verdict import evaluate, overall_status
 from s3_route_agent.errors import AgentError
 from s3_route_agent.live.apply import apply_live
@@ -198,6 +199,21 @@ def bucket_facts_for(deps: CheckDeps, buckets: Iterable[str], region: str,
     return tuple(out), origins
 
 
+def planned_targets(config: AgentConfig, region: str, traffic: TrafficCollectors | None,
+                    ) -> tuple[tuple[Target, ...], tuple[DiscoveredTarget, ...]]:
+    """The targets a run checks: the configured ones, else the defaults plus (bounded) the names
+    the host's software was seen resolving or using; and those discovered names' evidence."""
+    targets: tuple[Target, ...] = targets_for(config, region)
+    discovered = discovered_for(config, traffic, targets)
+    return targets + tuple(d.target for d in discovered), discovered
+
+
+def check_targets(config: AgentConfig, region: str,
+                  traffic: TrafficCollectors | None) -> tuple[Target, ...]:
+    """The targets ``check`` would use (what ``validate-config`` prints)."""
+    return planned_targets(config, region, traffic if config.observe.enabled else None)[0]
+
+
 def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False) -> CheckResult:
     """Gather, decide and report once. Never raises for a collector failure."""
     started = deps.clock()
@@ -210,11 +226,8 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         report = unknown_report(exc.message, started, deps.clock(), run_id)
         return CheckResult(report=report, status=Status.UNKNOWN, errors=report.errors)
 
-    targets: tuple[Target, ...] = targets_for(config, identity.region)
-    # Names the host's software was seen resolving join the default targets (bounded).
     traffic = deps.traffic if config.observe.enabled else None
-    discovered = discovered_for(config, traffic, targets)
-    targets += tuple(d.target for d in discovered)
+    targets, discovered = planned_targets(config, identity.region, traffic)
     if traffic is not None:
         traffic.begin_run()
     dns_started = deps.clock()
@@ -252,6 +265,8 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
     if traffic is not None:
         observed = observe_step(config, traffic, facts, answers, (window,))
         traffic.end_run()
+    # Day-one rule: a default target nobody configured pages only when the host uses it.
+    verdicts = judge_default_targets(verdicts, observed)
     status = overall_status(verdicts, problems)
     if observed is not None:
         status = Status.worst([status, observed.status])

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from s3_route_agent.collectors.flow_logs import CycleCorroboration
-from s3_route_agent.config import AgentConfig, load_config
+from s3_route_agent.config import AgentConfig, load_effective_config
 from s3_route_agent.engine.model import DnsAnswer, DnsFailure, Status
 from s3_route_agent.errors import AgentError, ConfigError
 from s3_route_agent.live.canary import IN_FLIGHT
@@ -204,7 +204,7 @@ class _Cycle:
 class Daemon:
     """The ``run`` loop (see the module docstring)."""
 
-    def __init__(self, config_path: str, max_cycles: int | None = None,
+    def __init__(self, config_path: str | None, max_cycles: int | None = None,
                  notifier: SdNotifier | None = None,
                  deps_factory: Callable[[AgentConfig], CheckDeps] | None = None,
                  sinks_factory: Callable[[AgentConfig], FanOut] | None = None,
@@ -264,7 +264,7 @@ class Daemon:
         self._reload = False
         self.notifier.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
-            config = load_config(self.config_path)
+            config = load_effective_config(self.config_path)
             old_sinks = self.sinks
             self._apply(config)
             old_sinks.close()
@@ -341,7 +341,7 @@ class Daemon:
     def run(self) -> int:
         """Run until SIGTERM (exit 0) or a config that cannot be loaded at start (exit 78)."""
         try:
-            config = load_config(self.config_path)
+            config = load_effective_config(self.config_path)
         except ConfigError as exc:
             logger.error("%s", exc.message)
             self.notifier.status(f"config error: {exc.message}")
@@ -361,6 +361,14 @@ class Daemon:
         start = time.monotonic()
         # The first cycle at the host's phase as well: slot 0 of start + phase + k*interval.
         next_due = start + self.phase
+        # Say when the first cycle runs: a silent wait of up to jitter_seconds looks like a hang.
+        if self.phase > 0:
+            at = time.strftime("%H:%M:%S", time.localtime(time.time() + self.phase))
+            logger.info("first cycle in %.1f s (at %s): the per-host offset under "
+                        "daemon.jitter_seconds=%g spreads a fleet's EC2 calls; set it to 0 to "
+                        "start at once", self.phase, at, self.config.daemon.jitter_seconds)
+        else:
+            logger.info("first cycle starting now (daemon.jitter_seconds is 0)")
         if self.phase > 0:
             extend = int((self.phase + START_MARGIN_SECONDS) * 1e6)
             self.notifier.notify(f"EXTEND_TIMEOUT_USEC={extend}", self._status_line(
@@ -383,6 +391,7 @@ class Daemon:
                 k = max(1, int((now - start - self.phase) // interval) + 1)
                 next_due = start + self.phase + k * interval
                 if not ready_sent:
+                    logger.info("first cycle started (then one every %g s)", interval)
                     # READY=1 once the config is loaded and the first cycle has started.
                     self.notifier.notify("READY=1", self._status_line("first cycle running"))
                     ready_sent = True

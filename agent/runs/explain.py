@@ -76,6 +76,9 @@ def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect
     bucket_info: BucketFacts | None = next(
         (b for b in result.bucket_facts if b.bucket == bucket), None) if bucket else None
 
+    notes = _name_notes(host, form)
+    if notes:
+        sections.append(("Name", notes))
     sections.append(("Identity", _identity(facts, result)))
     if facts is not None and facts.inventory is not None:
         sections.append(("Route table", _route_table(facts)))
@@ -106,6 +109,21 @@ def explain_host(config: AgentConfig, deps: CheckDeps, host: str, expect: Expect
     if result.errors:
         sections.append(("Errors", tuple(result.errors)))
     return Explanation(host, tuple(sections), tuple(fixes), status, verdict, result)
+
+
+def _name_notes(host: str, form: S3HostForm) -> tuple[str, ...]:
+    """What is unusual about the name asked for: an IP address, or a name that is not S3's."""
+    from s3_route_agent.collectors.dns_lookup import address_literal
+    if address_literal(host) is not None:
+        return (f"{host} is an IP address, not a name: it is judged as that address, with no "
+                "DNS query. An S3 interface-endpoint ENI address is `interface`; another address "
+                "takes the path its route gives (a public S3 address is named by the S3 ranges).",)
+    if not form.is_s3:
+        return (f"{host} is not an S3 hostname (no S3 name form matches, see engine/"
+                "hostnames.py): its addresses are judged like any destination's, and S3's "
+                "endpoints carry it only if they are S3's. S3 names look like "
+                "s3.REGION.amazonaws.com or BUCKET.s3.REGION.amazonaws.com.",)
+    return ()
 
 
 def _related_flows(observed: ObservedSection, host: str,

@@ -41,3 +41,30 @@ def test_perfdata_is_nagios_formatted() -> None:
 def test_perfdata_goes_after_the_first_line() -> None:
     text = with_perfdata("line one\nline two", _report("a"))
     assert text.startswith("line one | ") and text.endswith("\nline two")
+
+
+def test_plugin_line_names_the_failing_targets() -> None:
+    """Issue 12: ``S3ROUTE <STATUS> - <summary naming the failing targets>``."""
+    from s3_route_agent.report.nagios import plugin_line, plugin_summary
+    report = _report("regional", "legacy-global", "bucket", "bucket-global")
+    assert plugin_line(report.status, plugin_summary(report)) == (
+        "S3ROUTE CRITICAL - 2/4 target(s) not OK: legacy-global gateway (expected any); "
+        "bucket-global gateway (expected any)")
+
+
+def test_plugin_summary_is_bounded_and_says_how_many_are_left_out() -> None:
+    from s3_route_agent.report.nagios import SUMMARY_MAX, plugin_summary
+    many = _report(*[f"target-with-a-long-name-{i:02d}" for i in range(40)])
+    summary = plugin_summary(many)
+    assert summary.startswith("20/40 target(s) not OK: target-with-a-long-name-01 gateway")
+    assert summary.endswith(" more)") and len(summary) <= SUMMARY_MAX + 40
+
+
+def test_plugin_summary_when_all_is_well_or_nothing_was_checked() -> None:
+    from s3_route_agent.report.nagios import plugin_summary
+    ok = Report(run_id="0" * 32, started=0.0, duration_seconds=0.1, identity=None,
+                status=Status.OK, verdicts=_report("a").verdicts)
+    assert plugin_summary(ok) == "1/1 target(s) OK: a gateway"
+    failed = Report(run_id="0" * 32, started=0.0, duration_seconds=0.1, identity=None,
+                    status=Status.UNKNOWN, errors=("IMDS unreachable",))
+    assert plugin_summary(failed) == "IMDS unreachable"

@@ -234,7 +234,8 @@ def test_the_daemon_learns_the_names_the_host_resolves_and_checks_them(local_env
                   identity={"vpc_id": ids.vpc_id, "subnet_id": ids.app_subnet_id,
                             "instance_id": ids.instance_id})
     primer = local_env.write_config(tmp_path / "primer.yaml", **common)
-    assert main(["check", "--config", str(primer), "--format", "json"]) in (0, 2)  # the cache
+    # the cache (WARNING: the default global target is public, and not seen in use)
+    assert main(["check", "--config", str(primer), "--format", "json"]) in (0, 1, 2)
     with namespace_with_flows([REGIONAL_S3_IP, REGIONAL_BUCKET_IP],
                               [f"{REGIONAL_BUCKET_IP}:100000"]) as flows:
         with netns.entered(flows.name):
