@@ -147,3 +147,23 @@ def test_defaults_come_from_the_declarations():
         for part in key.path.split("."):
             value = getattr(value, part)
         assert value == key.default, key.path
+
+
+def _readme_table_rows() -> list[list[str]]:
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    start = readme.index("<!-- config-reference")
+    table = readme[readme.index("\n", start) + 1:readme.index("<!-- /config-reference -->")]
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in table.strip().splitlines()[2:]]
+
+
+def test_readme_config_table_is_complete():
+    """Issue 12: every declared key has exactly one row of the README's table, with its default
+    and meaning filled in, and the table names no key that is not declared."""
+    rows = _readme_table_rows()
+    keys = [row[0].strip("`") for row in rows]
+    declared = [k.path for k in declared_keys()]
+    assert sorted(keys) == sorted(declared) and len(keys) == len(set(keys))
+    assert all(len(row) == 3 and row[1] and row[2] for row in rows), rows
+    region = next(row for row in rows if row[0] == "`aws.region`")
+    assert "AWS_REGION" in region[1]     # the zero-config order: config, IMDS, environment
