@@ -210,3 +210,49 @@ def test_default_targets_not_seen_in_use_are_warning(env: LocalEnvironment,
     proc = run_cli("check", "--config", str(configured), "--format", "json")
     (target,) = json.loads(proc.stdout)["targets"]
     assert (target["status"], target["origin"], proc.returncode) == ("CRITICAL", "config", 2)
+
+
+class _NoSockets:
+    """An observer whose look finds no connection (the names come from the kept state)."""
+
+    def __init__(self) -> None:
+        import time
+        self.clock = time.time
+
+    def look(self, networks):  # noqa: ANN001 - the HostObserver interface
+        from s3_route_agent.engine.observed import SocketObservation
+        return SocketObservation(time=self.clock(), source="sock_diag")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_default_target_the_host_is_seen_using_stays_critical(env: LocalEnvironment,
+                                                                 tmp_path: Path) -> None:
+    """The rule with the report's real observed section: the host was seen resolving
+    s3.amazonaws.com (kept in state_dir by an earlier run), so that default target pages."""
+    import dataclasses
+    import time
+
+    from s3_route_agent.collectors.connections import ObservedStateFile, TrafficCollectors
+    from s3_route_agent.config import load_config
+    from s3_route_agent.engine.observed import NameRecord, ObservedState
+    from s3_route_agent.runs.check import run_check
+    from s3_route_agent.wiring import build_check_deps
+
+    state_dir = tmp_path / "state"
+    now = time.time()
+    seen = NameRecord("s3.amazonaws.com", ("203.0.113.10",), now - 60, now - 30, resolved=True)
+    assert not ObservedStateFile(state_dir).store(ObservedState(since=now - 600, names=(seen,)))
+    config = load_config(env.write_config(tmp_path / "c.yaml", targets=[], buckets=[],
+                                                state_dir=str(state_dir),
+                                                observe={"enabled": True}))
+    deps = dataclasses.replace(build_check_deps(config), traffic=TrafficCollectors(
+        observer=_NoSockets(), state_file=ObservedStateFile(state_dir)))
+    report = run_check(config, deps).report
+    assert report.host_seen_using("s3.amazonaws.com")
+    by_host = {v.target.host: v for v in report.verdicts}
+    legacy = by_host["s3.amazonaws.com"]
+    assert (legacy.target.origin, legacy.status.name) == ("default", "CRITICAL")
+    assert report.status.name == "CRITICAL"
+    jsonschema.validate(report.document, report_schema())

@@ -39,7 +39,7 @@ def run_local_demo(output_format: str, out: TextIO) -> int:
             config = load_config(config_path)
             result = run_check(config, build_check_deps(config))
             print(result.report.to_json() if output_format == "json"
-                  else redact(render_text(result.report)), file=out)
+                  else redact(render_text(result.report, verbose=True, width=80)), file=out)
     finally:
         os.environ.clear()
         os.environ.update(saved)
