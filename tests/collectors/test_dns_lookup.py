@@ -520,3 +520,19 @@ def test_zone_rejects_unknown_behaviour_and_cname_next_to_data() -> None:
         zone.set_behaviour("x.example.test", "explode")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         zone.add_cname("taken.example.test", "elsewhere.example.test")
+
+
+@pytest.mark.parametrize("host,ip,family", [
+    ("10.0.2.50", "10.0.2.50", "ipv4"),
+    ("2001:db8::1", "2001:db8::1", "ipv6"),
+    ("[2001:DB8::1]", "2001:db8::1", "ipv6"),
+])
+def test_an_ip_address_is_answered_without_a_query(dns_server: LocalDnsServer,
+                                                    resolver: dns.resolver.Resolver,
+                                                    host: str, ip: str, family: str) -> None:
+    """Issue 12: an address is judged as that address; DNS is never asked about it."""
+    before = dns_server.query_count
+    answer = resolve_host(resolver, host)
+    assert dns_server.query_count == before
+    assert answer.ok and [(a.ip, a.family) for a in answer.addresses] == [(ip, family)]
+    assert answer.nameserver is None and answer.failure is None
