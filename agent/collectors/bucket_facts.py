@@ -9,7 +9,6 @@ run makes no S3 control call: bucket regions and policies change as rarely as ro
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -19,12 +18,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3_route_agent.engine.model import BucketFacts
 from s3_route_agent.errors import one_line_detail
-from s3_route_agent.statefile import replace_json
+from s3_route_agent.statefile import (StateFileError, check_checksum, read_state_json, replace_json, set_aside,
+                                      with_checksum)
 
 logger = logging.getLogger(__name__)
 
 CACHE_FILE = "bucket-facts.json"
-CACHE_FORMAT = 1
+# 2: a SHA-256 over the content (``sha256``); format 1 files are refetched once.
+CACHE_FORMAT = 2
 
 
 def region_from_location(constraint: str | None) -> str:
@@ -84,8 +85,9 @@ def collect_bucket_facts(s3: Any, bucket: str) -> BucketFacts:
 class BucketFactsCache:
     """Bucket facts under ``state_dir`` (one JSON file), fresh for ``ttl_seconds``.
 
-    Written atomically (temporary file + ``os.replace``, mode 0600); a corrupt or unreadable file
-    is ignored, never raised: the cache only saves API calls.
+    Written atomically (temporary file + ``os.replace``, mode 0600) with a SHA-256 over its
+    content; a corrupt file is set aside (``.corrupt-UNIXTIME``) and rebuilt, never raised and
+    never trusted: the cache only saves API calls.
     """
 
     def __init__(self, state_dir: Path, ttl_seconds: float,
@@ -102,16 +104,28 @@ class BucketFactsCache:
 
     def _read(self) -> dict[str, Any]:
         try:
-            document = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
+            document = read_state_json(self.path)
+            if document is None:
+                return {}
+            if not isinstance(document, dict):
+                raise StateFileError("not a JSON object")
+            if document.get("format") != CACHE_FORMAT:
+                return {}        # another version's file: replaced by the next store
+            check_checksum(document)
+            buckets = document.get("buckets")
+            if not isinstance(buckets, dict):
+                raise StateFileError("no buckets mapping")
+            for bucket, entry in buckets.items():
+                if not isinstance(entry, dict):
+                    raise StateFileError(f"entry of {bucket!r} is not an object")
+                float(entry.get("fetched_at", 0))
+        except OSError as exc:
             logger.warning("ignoring unreadable bucket-facts cache %s: %s", self.path, exc)
             return {}
-        if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT:
+        except (ValueError, TypeError) as exc:
+            set_aside(self.path, f"{type(exc).__name__}: {exc}", self.clock)
             return {}
-        buckets = document.get("buckets")
-        return buckets if isinstance(buckets, dict) else {}
+        return buckets
 
     def load_fresh(self) -> dict[str, BucketFacts]:
         """Every bucket's cached facts that are still fresh, from one read of the file."""
@@ -140,7 +154,7 @@ class BucketFactsCache:
                     "policy_error": item.policy_error, "fetched_at": now}
         try:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            replace_json(self.path, {"format": CACHE_FORMAT, "buckets": buckets})
+            replace_json(self.path, with_checksum({"format": CACHE_FORMAT, "buckets": buckets}))
         except OSError as exc:
             logger.warning("cannot write bucket-facts cache %s: %s", self.path,
                            exc.strerror or exc)

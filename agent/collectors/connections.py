@@ -14,7 +14,6 @@ connection once as the daemon does; a corrupt file is set aside and counting sta
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -27,7 +26,7 @@ from s3_route_agent.collectors.sock_diag import (CONNECTED_STATES, RemoteNetwork
                                                  open_sock_diag)
 from s3_route_agent.engine.observed import (NameRecord, ObservedState, ProcessInfo,
                                             SocketObservation)
-from s3_route_agent.statefile import replace_json
+from s3_route_agent.statefile import read_state_json, replace_json, set_aside
 
 logger = logging.getLogger(__name__)
 
@@ -119,25 +118,21 @@ class ObservedStateFile:
     def load(self) -> tuple[ObservedState, tuple[str, ...]]:
         """The kept state (a new one when there is none), and what went wrong reading it."""
         try:
-            text = self.path.read_text("utf-8")
-        except FileNotFoundError:
-            return ObservedState(since=self.clock()), ()
-        except OSError as exc:
-            return (ObservedState(since=self.clock()),
-                    (f"cannot read {self.path} ({exc.strerror}): bytes are counted from now",))
-        try:
-            return state_from_dict(json.loads(text)), ()
+            document = read_state_json(self.path)
+            if document is None:
+                return ObservedState(since=self.clock()), ()
+            return state_from_dict(document), ()
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self.clock())}")
-            try:
-                os.replace(self.path, aside)
-                where = f"set aside as {aside.name}"
-            except OSError as move:
-                where = f"could not be set aside ({move.strerror})"
-            logger.warning("observed state %s is corrupt (%s); %s", self.path, exc, where)
+            # Binary garbage included (UnicodeDecodeError is a ValueError): never fatal.
+            aside = set_aside(self.path, f"{type(exc).__name__}: {exc}", self.clock)
+            where = (f"set aside as {aside.name}" if aside is not None
+                     else "could not be set aside")
             return (ObservedState(since=self.clock()),
                     (f"{self.path} was corrupt ({type(exc).__name__}), {where}; bytes are "
                      "counted from now",))
+        except OSError as exc:
+            return (ObservedState(since=self.clock()),
+                    (f"cannot read {self.path} ({exc.strerror}): bytes are counted from now",))
 
     def store(self, state: ObservedState) -> tuple[str, ...]:
         """Replace the file with ``state`` (atomically); what went wrong, if anything."""

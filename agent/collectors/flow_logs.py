@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3_route_agent.engine.evidence import Corroboration, FlowRecord
 from s3_route_agent.engine.model import Identity
 from s3_route_agent.errors import one_line_detail
-from s3_route_agent.statefile import replace_file
+from s3_route_agent.statefile import read_state_json, replace_file, set_aside
 
 if TYPE_CHECKING:
     from s3_route_agent.config import AgentConfig
@@ -211,13 +211,15 @@ class PendingStore:
         self.path = FsPath(state_dir) / STATE_FILE
 
     def load(self) -> list[PendingQuery]:
-        """Every pending query; an unreadable file counts as empty (logged)."""
+        """Every pending query; an unreadable file counts as empty (set aside, logged once)."""
         try:
-            return [PendingQuery.from_dict(d) for d in json.loads(self.path.read_text())]
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            document = read_state_json(self.path)
+            return [PendingQuery.from_dict(d) for d in document or ()]
+        except OSError as exc:
             logger.warning("flow logs: ignoring unreadable %s: %s", self.path, exc)
+            return []
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            set_aside(self.path, f"{type(exc).__name__}: {exc}")
             return []
 
     def save(self, pending: Iterable[PendingQuery]) -> None:

@@ -3,13 +3,14 @@
 Every host of an account shares each Describe API's request budget (EC2 API reference, "Request
 throttling for the Amazon EC2 API"), so a run inside the TTL with the same private addresses
 makes no EC2 call at all. The file is written atomically (temporary file + ``os.replace``) with
-mode 0600 in a 0700 directory; a corrupt or unreadable file is logged and ignored, never raised.
+mode 0600 in a 0700 directory, with a SHA-256 over its content. Loading checks the checksum and
+parses every CIDR and address; a corrupt file is set aside (renamed ``.corrupt-UNIXTIME``, logged
+once) and the inventory fetched again, never raised and never trusted.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import os
 import random
@@ -21,11 +22,13 @@ from typing import Any, Callable, Iterable
 
 from s3_route_agent.collectors.inventory import inventory_from_dict, inventory_to_dict
 from s3_route_agent.engine.model import Inventory
-from s3_route_agent.statefile import replace_json
+from s3_route_agent.statefile import (StateFileError, check_checksum, read_state_json, replace_json, set_aside,
+                                      with_checksum)
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+# 2: a SHA-256 over the content (``sha256``); format 1 files are refetched once.
+CACHE_FORMAT = 2
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -92,28 +95,38 @@ class InventoryCache:
         return self.state_dir / _SAFE.sub("_", name)
 
     def load(self) -> CachedInventory | None:
-        """The cached inventory with its age, or None (missing, unreadable, corrupt, other key)."""
+        """The cached inventory with its age, or None (missing, unreadable, corrupt, other key).
+
+        A file that is not what :meth:`store` wrote (not UTF-8 JSON, a checksum that does not
+        match its content, a CIDR or address that does not parse) is set aside
+        (``.corrupt-UNIXTIME``) so the next refresh rebuilds it: cached facts are trusted only
+        when they are intact, since a flipped bit in a route could otherwise turn a verdict.
+        """
         path = self.path
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
+            document = read_state_json(path)
+            if document is None:
+                return None
+            if not isinstance(document, dict):
+                raise StateFileError("not a JSON object")
+            if document.get("format") != CACHE_FORMAT:
+                # Another version's file: not damaged, simply replaced by the next store.
+                logger.info("ignoring inventory cache %s of format %r", path,
+                            document.get("format"))
+                return None
+            check_checksum(document)
+            inventory = inventory_from_dict(document["inventory"],
+                                            document.get("policy_documents") or {})
+            problem = inventory_problem(inventory)
+            if problem:
+                raise StateFileError(problem)
+            looked_up = tuple(str(a) for a in document.get("looked_up_addresses") or ())
+            lifetime = float(document.get("lifetime_seconds", self.ttl_seconds))
         except OSError as exc:
             logger.warning("ignoring inventory cache %s: %s", path, exc.strerror or exc)
             return None
-        try:
-            document = json.loads(text)
-            if not isinstance(document, dict):
-                raise ValueError("not a JSON object")
-            if document.get("format") != CACHE_FORMAT:
-                raise ValueError(f"unknown format {document.get('format')!r}")
-            inventory = inventory_from_dict(document["inventory"],
-                                            document.get("policy_documents") or {})
-            looked_up = tuple(str(a) for a in document.get("looked_up_addresses") or ())
-            lifetime = float(document.get("lifetime_seconds", self.ttl_seconds))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            logger.warning("ignoring corrupt inventory cache %s: %s", path,
-                           " ".join(str(exc).split())[:200])
+            set_aside(path, f"{type(exc).__name__}: {exc}", self.clock)
             return None
         if (inventory.region, inventory.vpc_id, inventory.subnet_id) != (
                 self.region, self.vpc_id, self.subnet_id):
@@ -163,7 +176,7 @@ class InventoryCache:
         }
         try:
             self._ensure_dir()
-            replace_json(self.path, document)
+            replace_json(self.path, with_checksum(document))
         except OSError as exc:
             logger.warning("cannot write inventory cache %s: %s", self.path,
                            exc.strerror or exc)
@@ -193,3 +206,43 @@ def _is_ipv4(text: str) -> bool:
         return ipaddress.ip_address(text).version == 4
     except ValueError:
         return False
+
+
+def inventory_problem(inventory: Inventory) -> str | None:
+    """What in ``inventory`` does not parse (a route destination, prefix-list CIDR, interface,
+    NAT, security-group, network-ACL or host address), or None when every one does."""
+    def bad_network(text: str | None) -> bool:
+        if text is None:
+            return False
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return True
+        return False
+
+    def bad_address(text: str) -> bool:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            return True
+        return False
+
+    checks: list[tuple[str, str, bool]] = []
+    if inventory.route_table is not None:
+        checks += [("route destination", r.destination, bad_network(r.destination))
+                   for r in inventory.route_table.routes if not r.is_prefix_list]
+    checks += [(f"prefix list {p.id} CIDR", c, bad_network(c))
+               for p in inventory.prefix_lists for c in p.cidrs]
+    checks += [(f"interface {i.id} address", a, bad_address(a))
+               for i in inventory.interfaces for a in i.addresses]
+    checks += [(f"NAT gateway {n.id} address", a, bad_address(a))
+               for n in inventory.nat_gateways for a in n.private_addresses + n.public_addresses]
+    filters = inventory.traffic_filters
+    if filters is not None:
+        checks += [(f"security group {r.group_id} rule CIDR", r.cidr or "", bad_network(r.cidr))
+                   for r in filters.security_group_rules]
+        checks += [(f"network ACL {a.id} entry CIDR", e.cidr, bad_network(e.cidr))
+                   for a in filters.network_acls for e in a.entries]
+        checks += [("host address", a, bad_address(a)) for a in filters.host_addresses]
+    bad = next(((what, text) for what, text, failed in checks if failed), None)
+    return f"{bad[0]} {bad[1]!r} does not parse" if bad else None

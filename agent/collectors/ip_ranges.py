@@ -8,6 +8,8 @@ service ``S3`` and again under ``AMAZON``; only the ``S3`` rows say the range is
 from __future__ import annotations
 
 import functools
+import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -18,7 +20,7 @@ from typing import Any, Callable
 
 from s3_route_agent.errors import AgentError
 from s3_route_agent.engine.model import S3Range
-from s3_route_agent.statefile import replace_file
+from s3_route_agent.statefile import replace_file, set_aside
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,14 @@ def s3_ranges_from_document(document: dict[str, Any]) -> tuple[S3Range, ...]:
                  if p.get("service") == "S3"]
     except (KeyError, TypeError, AttributeError) as exc:
         raise RangesError("invalid_ranges", f"ip-ranges document lacks field {exc}") from None
+    for row in rows:
+        # Parsed here, once, so that a damaged range is an error about the file and never a
+        # silent non-match in the engine.
+        try:
+            ipaddress.ip_network(str(row.network), strict=False)
+        except ValueError:
+            raise RangesError("invalid_ranges", f"ip-ranges document has an S3 range "
+                              f"{row.network!r} that does not parse") from None
     return tuple(rows)
 
 
@@ -81,20 +91,59 @@ def load_s3_ranges(file: str | None, download: bool, url: str, cache_dir: str | 
     if not download:
         return ()
     cached = Path(cache_dir) / "ip-ranges.json"
-    try:
-        age = clock() - cached.stat().st_mtime
-    except OSError:
-        age = None
-    if age is None or age > max_age_hours * 3600:
+    checksum = cached.with_name(cached.name + ".sha256")
+    for attempt in (1, 2):
         try:
-            with urllib.request.urlopen(url, timeout=timeout_seconds) as response:  # noqa: S310
-                body = response.read()
-            json.loads(body)
-            replace_file(cached, body, mode=0o644)
-        except (OSError, ValueError) as exc:
-            if age is None:
-                raise RangesError("ranges_download_failed",
-                                  f"cannot download S3 ranges from {url}: {exc}") from None
-            logger.warning("keeping cached S3 ranges (%.0f h old): download failed: %s",
-                           age / 3600, exc)
-    return load_s3_ranges_file(cached)
+            age: float | None = clock() - cached.stat().st_mtime
+        except OSError:
+            age = None
+        if age is None or age > max_age_hours * 3600:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout_seconds) as response:  # noqa: S310
+                    body = response.read()
+                json.loads(body)
+                replace_file(cached, body, mode=0o644)
+                replace_file(checksum, hashlib.sha256(body).hexdigest() + "\n", mode=0o644)
+            except (OSError, ValueError) as exc:
+                if age is None:
+                    raise RangesError("ranges_download_failed",
+                                      f"cannot download S3 ranges from {url}: {exc}") from None
+                logger.warning("keeping cached S3 ranges (%.0f h old): download failed: %s",
+                               age / 3600, exc)
+        try:
+            _check_download(cached, checksum)
+            return load_s3_ranges_file(cached)
+        except RangesError as exc:
+            # The cached download is the agent's own state: set it aside and download it again
+            # (once), rather than fail every cycle until it ages out.
+            if exc.kind != "invalid_ranges" or attempt == 2:
+                raise
+            set_aside(cached, exc.message, clock)
+            set_aside(checksum, "belongs to a set-aside download", clock)
+    raise AssertionError("unreachable")
+
+
+def _check_download(cached: Path, checksum: Path) -> None:
+    """RangesError(invalid_ranges) when the cached download's SHA-256 (written beside it at
+    download time) does not match; a cache without the checksum file (older agent) passes.
+    Hashed once per version of the two files, not every cycle."""
+    try:
+        one, two = os.stat(cached), os.stat(checksum)
+    except OSError:
+        return
+    _check_download_version(os.fspath(cached), os.fspath(checksum),
+                            (one.st_ino, one.st_mtime_ns, one.st_size),
+                            (two.st_ino, two.st_mtime_ns, two.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _check_download_version(cached: str, checksum: str, cached_version: tuple[int, int, int],
+                            checksum_version: tuple[int, int, int]) -> None:
+    try:
+        stated = Path(checksum).read_text("ascii").strip()
+        actual = hashlib.sha256(Path(cached).read_bytes()).hexdigest()
+    except (OSError, UnicodeDecodeError):
+        return
+    if stated != actual:
+        raise RangesError("invalid_ranges", f"cached S3 ranges {cached} do not match their "
+                          "checksum: the file changed after it was downloaded")

@@ -185,18 +185,69 @@ def test_rewrite_replaces_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [
-    "{not json", "[]", '{"format": 99}', '{"format": 1, "inventory": {"region": "eu-west-1"}}',
-    '{"format": 1, "inventory": null}', "",
-])
-def test_corrupt_file_is_ignored(tmp_path: Path, content: str,
-                                 caplog: pytest.LogCaptureFixture) -> None:
+    b"{not json", b"[]", b'{"format": 2, "inventory": {"region": "eu-west-1"}}',
+    b'{"format": 2, "inventory": null}', b"", b"\x89PNG\r\n\x1a\n\xff\xfe\x00garbage\xc3\x28",
+    bytes(range(256)) * 4,
+], ids=["not json", "a list", "no checksum", "null inventory", "empty", "binary", "all bytes"])
+def test_corrupt_file_is_set_aside_and_rebuilt(tmp_path: Path, content: bytes,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Binary garbage (and any other damage) never raises: the file is renamed aside, logged
+    once, and the next store writes a good one (issue 9 section 3)."""
     cache = make_cache(tmp_path)
     cache.state_dir.mkdir(mode=0o700)
-    cache.path.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="s3_route_agent.collectors.inventory_cache"):
+    cache.path.write_bytes(content)
+    with caplog.at_level(logging.WARNING):
         assert cache.load() is None
-    assert "corrupt" in caplog.text
+    assert "set aside" in caplog.text and "corrupt" in caplog.text
+    aside = cache.state_dir / f"{cache.path.name}.corrupt-1000"
+    assert aside.read_bytes() == content and not cache.path.exists()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert cache.load() is None                 # nothing left to complain about
+    assert caplog.text == ""
     assert cache.covers(["10.0.2.50"]) is False
+    assert cache.store(synthetic_inventory()) and cache.load() is not None
+
+
+def test_file_of_another_format_is_replaced_not_set_aside(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    cache.state_dir.mkdir(mode=0o700)
+    cache.path.write_text('{"format": 1, "inventory": {}}')
+    assert cache.load() is None
+    assert [p.name for p in cache.state_dir.iterdir()] == [cache.path.name]
+
+
+def _edit_cache(cache: InventoryCache, old: str, new: str, rechecksum: bool) -> None:
+    from s3_route_agent.statefile import with_checksum
+    text = cache.path.read_text()
+    assert old in text
+    document = json.loads(text.replace(old, new))
+    if rechecksum:
+        document = with_checksum({k: v for k, v in document.items() if k != "sha256"})
+    cache.path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize("rechecksum", [False, True], ids=["checksum", "cidr parse"])
+def test_a_flipped_cidr_is_never_trusted(tmp_path: Path, rechecksum: bool,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """``/25`` turned into ``/97`` in the cache (issue 9 section 4): the checksum over the content
+    catches it; with a checksum made to match, the CIDR parse does. Either way the file is set
+    aside and the inventory refetched, never used."""
+    cache = make_cache(tmp_path)
+    cache.store(synthetic_inventory())
+    _edit_cache(cache, '"198.51.100.0/25"', '"198.51.100.0/97"', rechecksum)
+    with caplog.at_level(logging.WARNING):
+        assert cache.load() is None
+    assert ("does not parse" if rechecksum else "checksum mismatch") in caplog.text
+    assert not cache.path.exists()
+
+
+def test_a_changed_route_target_fails_the_checksum(tmp_path: Path) -> None:
+    """A change that still parses (a route's target) is caught by the checksum alone."""
+    cache = make_cache(tmp_path)
+    cache.store(synthetic_inventory())
+    _edit_cache(cache, '"vpce-0123"', '"igw-0123"', rechecksum=False)
+    assert cache.load() is None
 
 
 def test_unreadable_file_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
