@@ -198,6 +198,9 @@ class TransferConfig:
     prefix: str = setting("s3-route-agent/canary/", "canary key prefix")
     size_bytes: int = setting(1024 * 1024, "canary size", minimum=1)
     timeout_seconds: float = setting(30.0, "timeout of each transfer request", **_POSITIVE)
+    stale_canary_seconds: float = setting(3600.0, "canaries under the prefix older than this "
+                                                  "are deleted (at start and before each "
+                                                  "transfer)", minimum=10)
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,14 @@ class CloudWatchLogsOutput:
     spool_max_bytes: int = setting(50 * 1024 * 1024, "spool bound; the oldest reports go first",
                                    minimum=4096)
     retry_max_seconds: float = setting(300.0, "longest backoff after a failed send", **_POSITIVE)
+    endpoint_url: Optional[str] = setting(None, "CloudWatch Logs endpoint URL (an interface "
+                                                "endpoint's, an emulator)", check=_url_problem,
+                                          default_doc="`aws.endpoint_url`, else the region's")
+    timeout_seconds: float = setting(5.0, "connect and read timeout of each send (one attempt: "
+                                          "the spool retries)", **_POSITIVE)
+    stop_flush_seconds: float = setting(2.0, "on stop, sending is given up after this; the rest "
+                                             "stays spooled for the next start", minimum=0,
+                                        maximum=9)
 
 
 @dataclass(frozen=True)

@@ -128,10 +128,20 @@ def build_traffic(config: AgentConfig, observer: HostObserver | None = None) -> 
 
 
 def build_report_sinks(config: AgentConfig, clients: AwsClients | None = None) -> FanOut:
-    """The sinks ``config.outputs`` enables; the CloudWatch Logs client comes from here."""
-    clients = clients or AwsClients(config)
+    """The sinks ``config.outputs`` enables; the CloudWatch Logs client comes from here.
+
+    The sink's client is its own: ``outputs.cloudwatch_logs.endpoint_url`` and
+    ``timeout_seconds``, one attempt per send (the spool retries with backoff), so one send to
+    an endpoint that accepts and never answers ends within that timeout.
+    """
     region = host_region(config) or "us-east-1"
-    return build_sinks(config, logs_client=lambda: clients.get("logs", region))
+    cw = config.outputs.cloudwatch_logs
+
+    def logs_client() -> Any:
+        return make_client("logs", region, cw.endpoint_url or config.aws.endpoint_url,
+                           connect_timeout=cw.timeout_seconds, read_timeout=cw.timeout_seconds,
+                           max_attempts=1)
+    return build_sinks(config, logs_client=logs_client)
 
 
 def build_flow_logs(config: AgentConfig,

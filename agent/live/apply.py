@@ -125,7 +125,8 @@ def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: 
                 transfer = run_transfer(plan, client_for=s3_client_for,
                                         prefix=config.transfer.prefix,
                                         size_bytes=config.transfer.size_bytes,
-                                        timeout=config.transfer.timeout_seconds)
+                                        timeout=config.transfer.timeout_seconds,
+                                        stale_after_seconds=config.transfer.stale_canary_seconds)
                 if config.oracle.bucket and verdict.path is PathKind.BLOCKED:
                     # Dropped before it reaches S3: S3 cannot state a path, and every oracle
                     # read would only wait for its timeout.

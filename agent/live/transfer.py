@@ -8,8 +8,9 @@ evidence about the path. Phase timings come from the same instrumented connectio
 (request sent to response headers), total.
 
 The canary is deleted on every path out: errors, SIGINT and SIGTERM included (the handlers are
-swapped for the transfer's duration so that ``finally`` runs). Canaries older than one hour under
-the prefix (left by a killed run) are removed first. An AccessDenied is a policy denial (S3
+swapped for the transfer's duration so that ``finally`` runs). Canaries older than
+``transfer.stale_canary_seconds`` (one hour by default) under the prefix, left by a killed run,
+are removed first, and once when the daemon starts (:func:`sweep_stale_canaries`). An AccessDenied is a policy denial (S3
 answered, so the network path worked), not a network failure.
 
 The S3 client of each step comes from the caller (``client_for(plan, timeout)``, built by
@@ -35,12 +36,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3_route_agent.engine.evidence import TransferPlan, TransferResult, TransferStep
 from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, HostForm, parse_s3_host
-from s3_route_agent.engine.model import Target
+from s3_route_agent.engine.model import Expect, Target
 from s3_route_agent.live.canary import IN_FLIGHT, InFlightCanary
 
 logger = logging.getLogger(__name__)
 
-STALE_CANARY_SECONDS = 3600.0
+STALE_CANARY_SECONDS = 3600.0   # the default of transfer.stale_canary_seconds
 # S3 error codes that mean "a policy said no" (S3 API reference, "Error responses"): the request
 # reached S3 and was refused, so the network path itself worked.
 POLICY_DENIAL_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId",
@@ -282,6 +283,23 @@ def remove_stale_canaries(client: Any, bucket: str, prefix: str, now: float,
                 client.delete_object(Bucket=bucket, Key=obj["Key"])
                 removed += 1
     return removed
+
+
+def sweep_stale_canaries(region: str, bucket: str, prefix: str, *, client_for: ClientFor,
+                         timeout: float, max_age: float = STALE_CANARY_SECONDS,
+                         clock: Callable[[], float] = time.time) -> int:
+    """Delete canaries under ``prefix`` older than ``max_age`` (a killed run's) through the
+    region's regional S3 name, as a transfer of the canary bucket would go; returns how many.
+
+    The daemon runs this once at start, so that what a crash left behind goes even before the
+    first transfer (which may be a jitter away). S3 and network errors are raised to the caller.
+    """
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    target = Target(name="canary-sweep", host=f"s3.{region}.{suffix}", expect=Expect.ANY)
+    plan, why_not = plan_transfer(target, region, bucket)
+    if plan is None:
+        raise ValueError(f"no way to reach the canary bucket {bucket}: {why_not}")
+    return remove_stale_canaries(client_for(plan, timeout), plan.bucket, prefix, clock(), max_age)
 
 
 def run_transfer(plan: TransferPlan, *, client_for: ClientFor, prefix: str, size_bytes: int,

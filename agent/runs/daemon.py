@@ -50,6 +50,7 @@ from s3_route_agent.config import AgentConfig, load_effective_config
 from s3_route_agent.engine.model import DnsAnswer, DnsFailure, Status
 from s3_route_agent.errors import AgentError, ConfigError
 from s3_route_agent.live.canary import IN_FLIGHT
+from s3_route_agent.live.transfer import sweep_stale_canaries
 from s3_route_agent.redact import redact
 from s3_route_agent.report.document import Report, unknown_report
 from s3_route_agent.runs.check import CheckDeps, CheckResult, run_check, with_flow_logs
@@ -66,6 +67,8 @@ _MAX_STATUS = 200
 # within 10 s (the unit's TimeoutStopSec=15 is systemd's hard limit behind it).
 STOP_BUDGET_SECONDS = 10.0
 SINK_RESERVE_SECONDS = 1.0      # of the budget, kept for closing (flushing) the sinks
+EXIT_MARGIN_SECONDS = 0.3       # of the budget, kept for the process's own exit
+RELOAD_SINK_CLOSE_SECONDS = 0.5
 CANARY_RESERVE_SECONDS = 3.0    # of the budget, kept for deleting canaries in flight
 # Added to the first cycle's phase in EXTEND_TIMEOUT_USEC=: time to load and start the cycle.
 START_MARGIN_SECONDS = 30.0
@@ -267,7 +270,9 @@ class Daemon:
             config = load_effective_config(self.config_path)
             old_sinks = self.sinks
             self._apply(config)
-            old_sinks.close()
+            # Bounded: the loop (and the watchdog) must not wait on a slow CloudWatch; the new
+            # sinks share the spool and send what the old ones left.
+            old_sinks.close(timeout=RELOAD_SINK_CLOSE_SECONDS)
             logger.info("reloaded %s", self.config_path)
             self.notifier.notify("READY=1", self._status_line("config reloaded"))
         except AgentError as exc:
@@ -347,6 +352,7 @@ class Daemon:
             self.notifier.status(f"config error: {exc.message}")
             return EXIT_CONFIG
         self._apply(config)
+        self._sweep_canaries_at_start()
         previous = {sig: signal.signal(sig, self._on_term) for sig in (signal.SIGTERM,
                                                                        signal.SIGINT)}
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hup)
@@ -460,11 +466,49 @@ class Daemon:
                 hook(self.config)
             except Exception as exc:  # noqa: BLE001
                 logger.error("cleanup %s failed: %s", getattr(hook, "__name__", hook), exc)
-        self.sinks.close()
+        # The sinks get what is left of the budget (each caps it further: CloudWatch Logs at
+        # stop_flush_seconds); what CloudWatch does not take in time stays in the spool.
+        self.sinks.close(timeout=max(0.0, stop_started + STOP_BUDGET_SECONDS
+                                     - EXIT_MARGIN_SECONDS - time.monotonic()))
         if self.deps.traffic is not None:
             self.deps.traffic.close()
-        logger.info("stopped after %d cycle(s)", self.cycles_done)
+        logger.info("stopped after %d cycle(s) in %.1f s", self.cycles_done,
+                    time.monotonic() - stop_started)
         return 0
+
+    def _sweep_canaries_at_start(self) -> threading.Thread | None:
+        """Delete the canaries older than ``transfer.stale_canary_seconds`` once at start (a
+        killed run's), in the background: the first cycle may be a jitter away, and a slow S3
+        must not hold up the start. Each transfer sweeps again before its PUT."""
+        config, deps = self.config, self.deps
+        if not (config.transfer.enabled and config.transfer.bucket):
+            return None
+        bucket = config.transfer.bucket
+
+        def sweep() -> None:
+            try:
+                region = config.aws.region or deps.identity().region
+                removed = sweep_stale_canaries(
+                    region, bucket, config.transfer.prefix, client_for=deps.s3_client_for,
+                    timeout=config.transfer.timeout_seconds,
+                    max_age=config.transfer.stale_canary_seconds)
+            except Exception as exc:  # noqa: BLE001 - the transfers sweep again
+                logger.warning("canary sweep at start failed (%s: %s); each transfer sweeps "
+                               "again", type(exc).__name__, exc)
+                return
+            if removed:
+                logger.warning("removed %d stale canary object(s) older than %g s from "
+                               "s3://%s/%s at start", removed,
+                               config.transfer.stale_canary_seconds, bucket,
+                               config.transfer.prefix)
+            else:
+                logger.info("canary sweep at start: nothing older than %g s under s3://%s/%s",
+                            config.transfer.stale_canary_seconds, bucket,
+                            config.transfer.prefix)
+
+        thread = threading.Thread(target=sweep, name="canary-sweep", daemon=True)
+        thread.start()
+        return thread
 
 
     def _delete_canaries(self, _config: AgentConfig) -> None:

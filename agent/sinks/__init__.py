@@ -7,8 +7,9 @@ report from the others.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from s3_route_agent.config import AgentConfig
 from s3_route_agent.report.document import Report
@@ -46,9 +47,17 @@ class FanOut:
         """Flush every sink."""
         self._each("flush")
 
-    def close(self) -> None:
-        """Close every sink (each flushes first)."""
-        self._each("close")
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Close every sink (each flushes first), all of them within ``timeout`` seconds when
+        given (the daemon's stop budget)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for sink in self.sinks:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                sink.close(left)
+            except Exception as exc:  # noqa: BLE001
+                self.failures[sink.name] = self.failures.get(sink.name, 0) + 1
+                logger.error("sink %s close failed: %s: %s", sink.name, type(exc).__name__, exc)
 
     def _each(self, method: str) -> None:
         for sink in self.sinks:
@@ -70,7 +79,8 @@ def build_sinks(config: AgentConfig, logs_client: Callable[[], Any]) -> FanOut:
         cw = out.cloudwatch_logs
         spool = cw.spool_dir or str(Path(config.state_dir) / "spool" / "cloudwatch-logs")
         sinks.append(CloudWatchLogsSink(logs_client, cw.log_group, cw.log_stream, spool,
-                                        cw.spool_max_bytes, cw.create, cw.retry_max_seconds))
+                                        cw.spool_max_bytes, cw.create, cw.retry_max_seconds,
+                                        cw.stop_flush_seconds))
     if out.emf.enabled:
         sinks.append(EmfSink(out.emf.namespace, out.emf.path, out.emf.max_bytes, out.emf.backups))
     if out.prometheus.path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from typing import Optional
 
 from s3_route_agent.report.document import Report
 
@@ -24,6 +25,8 @@ class Sink(abc.ABC):
     def flush(self) -> None:
         """Push out anything buffered (called after each cycle and at shutdown)."""
 
-    def close(self) -> None:
-        """Flush and release files and clients."""
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Flush and release files and clients, within ``timeout`` seconds when given (the
+        daemon's stop budget): a sink that ships over the network leaves what it could not
+        send in time for the next start."""
         self.flush()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import IO, Any
+from typing import Any, IO, Optional
 
 from s3_route_agent.engine.model import PRIVATE_PATHS, Status, TargetVerdict
 from s3_route_agent.redact import redact
@@ -147,7 +147,7 @@ class EmfSink(Sink):
                 stream.write(line + "\n")
                 stream.flush()
 
-    def close(self) -> None:
-        """Close the file."""
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Close the file (local and quick: ``timeout`` is not needed)."""
         if self._writer is not None:
             self._writer.close()

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.base import Sink
@@ -122,6 +122,6 @@ class JsonLinesSink(Sink):
         """Append the report as one fsync'd line."""
         self._writer.write_line(report.to_json())
 
-    def close(self) -> None:
-        """Close the file."""
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Close the file (local and quick: ``timeout`` is not needed)."""
         self._writer.close()

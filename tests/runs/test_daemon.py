@@ -28,7 +28,7 @@ from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_en
 from s3_route_agent.engine.model import Identity, Status
 from s3_route_agent.report.document import Report, report_schema
 from s3_route_agent.sinks import FanOut
-from support import MemorySink, TransfersTo
+from support import HangingServer, MemorySink, TransfersTo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -623,3 +623,99 @@ def test_flow_log_step_is_bounded(env: LocalEnvironment, tmp_path: Path) -> None
                     status=Status.OK)
     kept = daemon._corroborate(Hanging(), report, time.time(), load_config(config))
     assert kept is report and time.monotonic() - started < 2
+
+
+# ---- faults under a running daemon (issue 9) ----------------------------------------------------
+
+def _report_times(reports: list[dict[str, Any]]) -> list[float]:
+    import datetime
+    return [datetime.datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp()
+            for r in reports]
+
+
+def test_hanging_cloudwatch_never_delays_a_cycle_the_watchdog_or_the_stop(
+        env: LocalEnvironment, tmp_path: Path) -> None:
+    """Section 1: CloudWatch Logs accepts connections and never answers (each send would wait
+    30 s for its read timeout). At a 1 s interval the reports keep coming on time, the watchdog
+    is fed, SIGTERM stops within the README's 10 s, and every report stays spooled: a sink
+    started afterwards delivers all of them, in order."""
+    from s3_route_agent.sinks.cloudwatch_logs import CloudWatchLogsSink
+    from s3_route_agent.aws import make_client
+    hang = HangingServer()
+    reports, spool = tmp_path / "reports.jsonl", tmp_path / "spool"
+    group, stream = "/s3-route-agent/daemon-hang", "host-hang"
+    config = env.write_config(
+        tmp_path / "config.yaml", daemon={"interval_seconds": 1, "jitter_seconds": 0},
+        outputs={"file": {"path": str(reports)}, "cloudwatch_logs": {
+            "enabled": True, "endpoint_url": hang.url, "timeout_seconds": 30,
+            "spool_dir": str(spool), "log_group": group, "log_stream": stream}})
+    notify = NotifySocket(tmp_path / "n.sock")
+    proc = _start(config, notify, watchdog_usec=2_000_000)
+    try:
+        _wait_reports(reports, 2, timeout=60)
+        deadline = time.monotonic() + 20
+        while not hang.accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hang.accepted, "the daemon never tried CloudWatch Logs"
+        count = len(_reports(reports))
+        _wait_reports(reports, count + 3, timeout=8)     # a send is hanging meanwhile
+    finally:
+        code, took, err = _stop(proc)
+        notify.close()
+        hang.close()
+    assert code == 0, err
+    assert took < 10, f"stop took {took:.1f} s"
+    produced = _reports(reports)
+    gaps = [b - a for a, b in zip(_report_times(produced), _report_times(produced)[1:])]
+    assert max(gaps) < 3.0, gaps                         # 1 s interval; 31 s before issue 9
+    watchdogs = [t for t, m in notify.messages if m == "WATCHDOG=1"]
+    assert len(watchdogs) >= 3
+    assert max(b - a for a, b in zip(watchdogs, watchdogs[1:])) < 2.0
+    up = CloudWatchLogsSink(lambda: make_client("logs", "eu-west-1", env.moto.endpoint_url,
+                                                max_attempts=1), group, stream, spool)
+    assert up.drain(30)
+    up.close()
+    events = make_client("logs", "eu-west-1", env.moto.endpoint_url).get_log_events(
+        logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+    assert [json.loads(e["message"])["run_id"] for e in events] == [r["run_id"] for r in produced]
+
+
+def test_canaries_are_swept_at_start_with_the_configured_age(env: LocalEnvironment,
+                                                             tmp_path: Path) -> None:
+    """The daemon deletes canaries older than transfer.stale_canary_seconds when it starts, even
+    when no transfer runs (here the only target does not resolve); younger ones and other keys
+    stay."""
+    import datetime
+    import uuid
+
+    import boto3
+    from moto.backends import get_backend
+    from s3_route_agent.devenv.localenv.moto_patches import ACCOUNT_ID
+    bucket = f"sweep-{uuid.uuid4().hex[:12]}"
+    prefix = f"s3-route-agent/canary/{uuid.uuid4().hex[:8]}/"
+    s3 = boto3.client("s3", region_name="eu-west-1", endpoint_url=env.moto.endpoint_url)
+    s3.create_bucket(Bucket=bucket,
+                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for key in (f"{prefix}killed-run", f"{prefix}recent", "not-a-canary"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    keys = get_backend("s3")[ACCOUNT_ID]["global"].buckets[bucket].keys
+    keys[f"{prefix}killed-run"].last_modified -= datetime.timedelta(minutes=20)
+    keys[f"{prefix}recent"].last_modified -= datetime.timedelta(minutes=5)
+    keys["not-a-canary"].last_modified -= datetime.timedelta(hours=5)
+    config = env.write_config(
+        tmp_path / "c.yaml", [{"name": "nowhere", "host": "nothing.example", "expect": "any"}],
+        buckets=[bucket], daemon={"interval_seconds": 0.1, "jitter_seconds": 0},
+        transfer={"enabled": True, "bucket": bucket, "prefix": prefix, "size_bytes": 16,
+                  "stale_canary_seconds": 600},
+        outputs={"file": {"path": str(tmp_path / "r.jsonl")}})
+    daemon = Daemon(str(config), max_cycles=1, notifier=SdNotifier({}),
+                    deps_factory=TransfersTo(env.moto.endpoint_url).check_deps)
+    assert daemon.run() == 0
+    deadline = time.monotonic() + 20
+    while f"{prefix}killed-run" in _canaries(env, bucket, prefix) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _canaries(env, bucket, prefix) == [f"{prefix}recent"]
+    assert "not-a-canary" in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    (report,) = _reports(tmp_path / "r.jsonl")
+    assert report["targets"][0]["path"] == "unresolved"   # no transfer ran: the start swept
+    assert not report["targets"][0].get("transfer")

@@ -149,6 +149,7 @@ def test_report_survives_outage_and_restart(tmp_path: Path, moto_server: MotoSer
                               spool)
     for i in range(5):
         down.emit(_numbered(real_report, i))
+    assert down.drain(10) is False           # the sender thread tried and backs off
     assert down.last_error and "Could not connect" in down.last_error
     assert down.spool.pending_bytes > 0 and down.sent == 0
     down.close()  # the process stops while CloudWatch is still down
@@ -173,14 +174,13 @@ def test_spool_is_bounded_and_counts_drops_across_restarts(tmp_path: Path, moto_
     down = CloudWatchLogsSink(_logs_factory(f"http://127.0.0.1:{_closed_port()}"), group, stream,
                               spool, spool_max_bytes=int(size * 3.5))
     for i in range(10):
-        down.flush(force=True)
         down.emit(_numbered(real_report, i))
     assert down.dropped == 7
     down.close()
     up = CloudWatchLogsSink(_logs_factory(moto_server.endpoint_url), group, stream, spool,
                             spool_max_bytes=int(size * 3.5))
     assert up.dropped == 7  # persisted
-    up.flush()
+    assert up.drain(10) is True
     ids = [json.loads(m)["run_id"] for m in _stream_messages(moto_server.endpoint_url, group,
                                                              stream)]
     assert ids == [f"{i:032x}" for i in (7, 8, 9)]  # the newest survive, in order
@@ -191,6 +191,7 @@ def test_stream_defaults_to_instance_id(tmp_path: Path, moto_server: MotoServer,
     sink = CloudWatchLogsSink(_logs_factory(moto_server.endpoint_url), "/s3-route-agent/default",
                               None, tmp_path / "s")
     sink.emit(real_report)
+    sink.close()
     instance = real_report.identity.instance_id
     assert len(_stream_messages(moto_server.endpoint_url, "/s3-route-agent/default", instance)) == 1
 
