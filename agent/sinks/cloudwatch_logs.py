@@ -59,7 +59,8 @@ MAX_EVENT_AGE_MS = 14 * 24 * 3600 * 1000
 # Reports held in memory while the disk refuses the spool's writes (a full disk): at most this
 # many bytes, the oldest dropped (and counted) first, as on disk.
 HELD_MAX_BYTES = 4 * 1024 * 1024
-# Compaction rewrites the spool without its sent head once the head is this large.
+# Compaction rewrites the spool without its sent head once the head is this large (and at
+# least half the file), or when everything is sent.
 COMPACT_BYTES = 64 * 1024
 
 
@@ -157,8 +158,12 @@ class Spool:
                 stray.unlink()
         self._file(self.gen).touch(exist_ok=True)
         with self.lock:
-            self._repair_tail()
-            self._check_offset()
+            try:
+                self._repair_tail()
+                self._check_offset()
+            except OSError as exc:   # a read-only or failing disk: sending still works
+                logger.error("cannot check the CloudWatch Logs spool %s: %s", self.dir,
+                             exc.strerror or exc)
 
     def _file(self, gen: int) -> Path:
         return self.dir / f"spool-{gen}.jsonl"
@@ -435,7 +440,10 @@ class Spool:
             self.dropped += dropped + corrupt
             self.corrupt += corrupt
             self._write_state()
-            if self.offset >= COMPACT_BYTES or self.pending_bytes == 0:
+            # Rewritten once the sent head is at least half the file (and COMPACT_BYTES), so a
+            # long backlog is copied a bounded number of times, not once per batch.
+            if self.pending_bytes == 0 or (self.offset >= COMPACT_BYTES
+                                           and self.offset * 2 >= self._size()):
                 self._compact()
 
     def held_batch(self) -> tuple[int, list[dict[str, Any]]]:
