@@ -332,7 +332,7 @@ def main() -> int:
         s3 = make_client("s3", "eu-west-1", env.moto.endpoint_url)
         daemons = Daemons(config, env.moto.endpoint_url, work / "daemon.log")
         segments: list[int] = []          # report counts at each daemon start
-        rows: list[tuple[str, float, int, dict[str, int]]] = []
+        rows: list[tuple[str, float, int, float, dict[str, int]]] = []
 
         def run_phase(name: str, seconds: float, min_reports: int = 2) -> None:
             """Hold the current faults for ``seconds`` and until ``min_reports`` new reports
@@ -349,7 +349,8 @@ def main() -> int:
             statuses: dict[str, int] = {}
             for report in made:
                 statuses[report["status"]] = statuses.get(report["status"], 0) + 1
-            rows.append((name, time.monotonic() - started, len(made), statuses))
+            longest = max((r["duration_ms"] for r in made), default=0.0) / 1000
+            rows.append((name, time.monotonic() - started, len(made), longest, statuses))
 
         segments.append(0)
         daemons.start()
@@ -368,7 +369,7 @@ def main() -> int:
             run_phase("disk full", 120 / c)
             filler.unlink()
         else:
-            rows.append(("disk full: skipped (needs root to mount a tmpfs)", 0.0, 0, {}))
+            rows.append(("disk full: skipped (needs root to mount a tmpfs)", 0.0, 0, 0.0, {}))
         # Restart: SIGTERM (timed), a new daemon.
         took = daemons.stop()
         segments.append(len(reports(out)))
@@ -421,9 +422,9 @@ def main() -> int:
     print(f"fault sequence, time compressed {c:g}x (a 5 min phase runs {300 / c:g} s), "
           f"cycle interval {args.interval:g} s, canary age threshold {stale:g} s; "
           f"load average {load[0]:.2f}")
-    print(f"  {'phase':<44} {'seconds':>7} {'reports':>7}  statuses")
-    for name, seconds, count, statuses in rows:
-        print(f"  {name:<44} {seconds:7.1f} {count:7d}  "
+    print(f"  {'phase':<44} {'seconds':>7} {'reports':>7} {'longest cycle':>13}  statuses")
+    for name, seconds, count, longest, statuses in rows:
+        print(f"  {name:<44} {seconds:7.1f} {count:7d} {longest:11.1f} s  "
               f"{', '.join(f'{k} {v}' for k, v in sorted(statuses.items())) or '-'}")
     print(f"reports produced            {len(ids)}")
     print(f"reports delivered           {len(set(ids) & set(got))} (CloudWatch Logs events: "

@@ -181,9 +181,10 @@ class Spool:
             set_aside(path, f"{type(exc).__name__}: {exc}")
             logger.error("CloudWatch Logs spool state %s unreadable; resending the whole spool",
                          path)
+            # The oldest generation: a newer one may be a compaction a crash interrupted.
             gens = sorted(int(p.stem.split("-")[1]) for p in self.dir.glob("spool-*.jsonl")
                           if p.stem.split("-")[1].isdigit())
-            return {"gen": gens[-1] if gens else 0, "offset": 0, "dropped": 0, "corrupt": 0}
+            return {"gen": gens[0] if gens else 0, "offset": 0, "dropped": 0, "corrupt": 0}
 
     def _write_state(self) -> None:
         """Persist the cursor and counts; a failure (full disk) is logged, not raised: the state
@@ -661,7 +662,9 @@ class CloudWatchLogsSink(Sink):
                         self._wanted = True        # retry after the backoff
                     self._cond.notify_all()
             with self._cond:
-                if self._closing:
+                # Closing: one more round only when asked after this one had started (the last
+                # report of a stop) and this one succeeded; a failure ends it (no backoff wait).
+                if self._closing and (not ok or not self._wanted):
                     return
 
     def _send_all(self) -> bool:
