@@ -253,3 +253,23 @@ def test_full_disk_with_cloudwatch_up_sends_from_memory(tmp_path: Path,
         assert sink.drain(20) and sink.spool.held == 0
         sink.close()
     assert _delivered(moto_server.endpoint_url, group, stream) == [0, 1, 2, 3]
+
+
+def test_a_reloads_old_and_new_sink_share_the_spool_and_send_once(
+        tmp_path: Path, moto_server: MotoServer) -> None:
+    """On SIGHUP the daemon builds the new sinks before it closes the old ones: both use one
+    spool (one sender at a time), so every report arrives once, in order."""
+    spool = tmp_path / "spool"
+    group, stream = "/s3-route-agent/reload", "host-r"
+    old = CloudWatchLogsSink(_factory(moto_server.endpoint_url), group, stream, spool)
+    for i in range(3):
+        old.emit(_report(i))
+    new = CloudWatchLogsSink(_factory(moto_server.endpoint_url), group, stream, spool)
+    assert new.spool is old.spool
+    for i in range(3, 6):
+        new.emit(_report(i))
+        old.flush(force=True)
+    old.close(timeout=0.5)
+    assert new.drain(20)
+    new.close()
+    assert _delivered(moto_server.endpoint_url, group, stream) == [0, 1, 2, 3, 4, 5]
