@@ -273,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
                   "Print the manual page in roff, generated from this parser.",
                   f"{PROG} man | man -l -", f"{PROG} man > /usr/share/man/man1/{PROG}.1")
     man.set_defaults(handler=_cmd_man)
+
+    iam = command(
+        "iam-policy", "print the least-privilege IAM policy for what a config makes the agent "
+        "call (or the CloudWatch agent's, for its config)",
+        "Print the identity policy granting exactly the AWS calls this config makes the agent "
+        "make: the EC2 inventory, the bucket facts of every configured bucket, canaries and "
+        "the oracle only with test transfers, the flow-log query and the report log group "
+        "only when enabled. With --cloudwatch-agent FILE, the CloudWatch agent's own policy "
+        "for the log groups (and retention) that agent config names.",
+        f"{PROG} iam-policy --config /etc/s3-route-agent/config.yaml > policy.json",
+        f"{PROG} iam-policy --cloudwatch-agent amazon-cloudwatch-agent.json")
+    config_option(iam)
+    iam.add_argument("--cloudwatch-agent", metavar="FILE",
+                     help="CloudWatch agent config (JSON): print that agent's policy instead")
+    iam.set_defaults(handler=_cmd_iam_policy)
     return parser
 
 
@@ -447,6 +462,21 @@ def _cmd_oracle_policy(args: argparse.Namespace, wiring: Wiring) -> int:
     except ValueError as exc:
         raise AgentError("invalid_argument", str(exc)) from None
     emit(policy)
+    return int(Status.OK)
+
+
+def _cmd_iam_policy(args: argparse.Namespace, wiring: Wiring) -> int:
+    from s3_route_agent.config import load_effective_config
+    from s3_route_agent.engine.least_privilege import render_policy
+    from s3_route_agent.runs.iam_policy import policy_for_cloudwatch_agent, policy_for_config
+
+    if args.config and args.cloudwatch_agent:
+        raise AgentError("invalid_argument", "iam-policy takes --config FILE (the agent's "
+                         "policy) or --cloudwatch-agent FILE (the CloudWatch agent's), not both")
+    if args.cloudwatch_agent:
+        emit(render_policy(policy_for_cloudwatch_agent(args.cloudwatch_agent)))
+    else:
+        emit(render_policy(policy_for_config(load_effective_config(args.config))))
     return int(Status.OK)
 
 

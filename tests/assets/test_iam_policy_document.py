@@ -138,3 +138,44 @@ def test_s3_is_limited_to_the_canary_prefix_and_logs_to_the_agent_group() -> Non
                 assert resources == ["*"]
             elif action.startswith("logs:"):
                 assert all(":log-group:/s3-route-agent/" in r for r in resources)
+
+
+# ---- the policy is the generator's output (s3-route-agent iam-policy) ------------------------------
+
+EXAMPLE_CONFIG = """\
+buckets: [EXAMPLE-APP-BUCKET]
+transfer: {enabled: true, bucket: EXAMPLE-CANARY-BUCKET}
+oracle: {bucket: EXAMPLE-ORACLE-BUCKET}
+flow_logs: {enabled: true, log_group: EXAMPLE-FLOW-LOG-GROUP}
+outputs: {cloudwatch_logs: {enabled: true}}
+"""
+CLOUDWATCH_AGENT_POLICY = ROOT / "iam" / "cloudwatch-agent-policy.json"
+CLOUDWATCH_AGENT_CONFIG = ROOT / "cloudwatch" / "amazon-cloudwatch-agent.json"
+
+
+def test_example_policy_is_what_iam_policy_prints_for_an_every_feature_config(tmp_path) -> None:
+    """iam/ holds the generator's output for a config that turns every AWS-calling feature on,
+    so the example and the generator cannot drift apart (and the tests above hold it to the
+    code's calls)."""
+    from s3_route_agent.config import load_config
+    from s3_route_agent.runs.iam_policy import policy_for_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text(EXAMPLE_CONFIG)
+    assert policy_for_config(load_config(config)) == json.loads(POLICY.read_text())
+
+
+def test_cloudwatch_agent_policy_is_generated_from_its_config() -> None:
+    from s3_route_agent.runs.iam_policy import policy_for_cloudwatch_agent
+
+    document = json.loads(CLOUDWATCH_AGENT_POLICY.read_text())
+    assert policy_for_cloudwatch_agent(CLOUDWATCH_AGENT_CONFIG) == document
+    actions = {a for s in document["Statement"]
+               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    # The agent's own calls, PutRetentionPolicy because the config sets retention_in_days.
+    assert {"logs:DescribeLogGroups", "logs:CreateLogGroup", "logs:CreateLogStream",
+            "logs:PutLogEvents", "logs:PutRetentionPolicy"} <= actions
+    groups = {f["log_group_name"] for f in json.loads(CLOUDWATCH_AGENT_CONFIG.read_text())
+              ["logs"]["logs_collected"]["files"]["collect_list"]}
+    shipping = next(s for s in document["Statement"] if s["Sid"] == "ShipReportFiles")
+    assert {r.split(":log-group:")[1].split(":")[0] for r in shipping["Resource"]} == groups
