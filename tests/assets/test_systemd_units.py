@@ -1,7 +1,7 @@
 """The systemd units verify with ``systemd-analyze verify`` and say what issue 5 asks for.
 
 ``systemd-analyze verify`` fails when ExecStart's binary does not exist ("Command ... is not
-executable"), and the units name the installed path /usr/local/bin/s3-route-agent. The test
+executable"), and the units name the installed path /opt/s3-route-agent/bin/s3-route-agent. The test
 verifies copies in which that path is replaced by this checkout's console script (an existing
 executable); nothing else changes. Unknown keys only produce a warning with exit status 0, so
 the test also requires empty output.
@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
-INSTALLED = "/usr/local/bin/s3-route-agent"
+INSTALLED = "/opt/s3-route-agent/bin/s3-route-agent"
 NAMES = ("s3-route-agent.service", "s3-route-agent-check.service", "s3-route-agent-check.timer")
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
@@ -76,7 +76,10 @@ def test_service_directives() -> None:
     assert d["Type"] == ["notify"]
     assert d["WatchdogSec"] and d["Restart"] == ["on-failure"]
     assert d["RestartPreventExitStatus"] == ["78"]  # s3_route_agent.runs.daemon.EXIT_CONFIG
-    assert d["DynamicUser"] == ["yes"] and d["StateDirectory"] and d["LogsDirectory"]
+    assert "DynamicUser" not in d and d["StateDirectory"] and d["LogsDirectory"]
+    assert d["User"] == ["s3-route-agent"] and d["Group"] == ["s3-route-agent"]
+    assert d["LogsDirectoryMode"] == ["0750"] and d["UMask"] == ["0027"]  # group-readable
+    assert "/var/lib/prometheus/node-exporter" in d["ReadWritePaths"][0]
     assert d["ProtectSystem"] == ["strict"] and d["NoNewPrivileges"] == ["yes"]
     assert d["CapabilityBoundingSet"] == ["CAP_NET_RAW"]
     assert d["AmbientCapabilities"] == ["CAP_NET_RAW"]
@@ -96,3 +99,15 @@ def test_timer_and_oneshot() -> None:
     check = _directives("s3-route-agent-check.service")
     assert check["Type"] == ["oneshot"] and " check " in check["ExecStart"][0]
     assert check["SuccessExitStatus"] == ["1 2"]
+    service = _directives("s3-route-agent.service")
+    # One user and one state directory for both units (issue 12).
+    for key in ("User", "Group", "StateDirectory"):
+        assert check[key] == service[key], key
+    assert "PYTHONUNBUFFERED=1" in check["Environment"]
+
+
+def test_sysusers_declares_the_units_user() -> None:
+    line = next(ln for ln in (UNITS / "s3-route-agent.sysusers").read_text().splitlines()
+                if ln and not ln.startswith("#"))
+    kind, name, *_ = line.split()
+    assert (kind, name) == ("u", _directives("s3-route-agent.service")["User"][0])
