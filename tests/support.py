@@ -205,3 +205,32 @@ def can_make_namespaces() -> tuple[bool, str]:
         return False, "network namespaces need root"
     from s3_route_agent.devenv.lab import netns
     return netns.netns_available()
+
+
+# ---- packaging: the agent's wheel and the runtime wheelhouse --------------------------------------
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# `make wheelhouse` (a prerequisite of `make test`) downloads the runtime dependencies for
+# Python 3.9 here once; the packaging tests and the Python 3.9 test install from it offline.
+WHEELHOUSE = os.path.join(REPO_ROOT, "build", "wheelhouse")
+WHEELHOUSE_READY = os.path.join(WHEELHOUSE, ".complete")
+
+
+def packaging_module() -> Any:
+    """packaging/build_packages.py, imported by path (it is a script, not part of the agent)."""
+    import importlib.util
+    path = os.path.join(REPO_ROOT, "packaging", "build_packages.py")
+    spec = importlib.util.spec_from_file_location("build_packages", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def wheelhouse_or_skip() -> str:
+    """The wheelhouse directory, or skip the calling test saying how to get it."""
+    import pytest
+    if not os.path.exists(WHEELHOUSE_READY):
+        pytest.skip(f"no wheelhouse at {WHEELHOUSE}: `make wheelhouse` (part of `make test`) "
+                    "downloads the runtime wheels once")
+    return WHEELHOUSE

@@ -31,11 +31,24 @@ def test_layer_folders_exist_and_tests_mirror_them() -> None:
 
 
 def test_every_package_is_installed() -> None:
-    """pyproject lists every folder of agent/ (setuptools cannot find under a renamed root)."""
-    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    """pyproject lists every folder of agent/ (setuptools cannot find under a renamed root),
+    and the asset data packages: each top-level asset folder (and its subfolders) mapped under
+    s3_route_agent.assets."""
+    setuptools = _pyproject()["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
     found = {"s3_route_agent" + ("." + ".".join(p.parent.relative_to(AGENT).parts)
                                  if p.parent != AGENT else "")
              for p in AGENT.rglob("__init__.py")}
+    from s3_route_agent.assets import FOLDERS
+    mapped = {name: folder for name, folder in setuptools["package-dir"].items()
+              if name.startswith("s3_route_agent.assets.")}
+    assert sorted(mapped.values()) == sorted(FOLDERS)
+    for name, folder in mapped.items():
+        assert name == f"s3_route_agent.assets.{folder}"
+        found.add(name)
+        found.update(f"{name}.{'.'.join(d.relative_to(ROOT / folder).parts)}"
+                     for d in (ROOT / folder).rglob("*") if d.is_dir()
+                     and d.name != "__pycache__")
     assert found == listed
 
 
