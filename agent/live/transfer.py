@@ -110,7 +110,17 @@ def _instrumented_pools(recorder: ConnectionRecorder) -> dict[str, type]:
     """Pool classes whose connections time each phase and read the peer from the socket."""
     from botocore.awsrequest import (AWSHTTPConnection, AWSHTTPConnectionPool,
                                      AWSHTTPSConnection, AWSHTTPSConnectionPool)
-    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    def resolution_error(host: str, pool: Any, exc: socket.gaierror) -> NewConnectionError:
+        # urllib3 2 raises NameResolutionError (a NewConnectionError); urllib3 1.26, which
+        # botocore installs on Python 3.9, has no such class: botocore maps either to
+        # EndpointConnectionError.
+        try:
+            from urllib3.exceptions import NameResolutionError
+        except ImportError:
+            return NewConnectionError(pool, f"Failed to resolve '{host}' ({exc})")
+        return NameResolutionError(host, pool, exc)  # type: ignore[arg-type]
 
     class Timed:
         def _new_conn(self) -> socket.socket:  # type: ignore[override]
@@ -119,7 +129,7 @@ def _instrumented_pools(recorder: ConnectionRecorder) -> dict[str, type]:
             try:
                 infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
             except socket.gaierror as exc:
-                raise NameResolutionError(host, self, exc) from exc  # type: ignore[arg-type]
+                raise resolution_error(host, self, exc) from exc
             resolved = time.perf_counter()
             error: OSError | None = None
             sock: socket.socket | None = None

@@ -448,7 +448,7 @@ class LocalDnsServer:
                 return None
             try:
                 chunk = connection.recv(size - len(received))
-            except TimeoutError:
+            except (socket.timeout, TimeoutError):  # one class only from Python 3.10
                 if time.monotonic() - idle_since > _TCP_IDLE_LIMIT_SECONDS:
                     return None
                 continue
