@@ -174,7 +174,9 @@ class Sandbox:
         return result
 
     def show(self, unit: str, *props: str) -> dict[str, str]:
-        out = self.run("systemctl", "show", unit, *[f"--property={p}" for p in props]).stdout
+        # TZ=UTC: timestamps such as NextElapseUSecRealtime are printed in UTC.
+        out = self.run("env", "TZ=UTC", "systemctl", "show", unit,
+                       *[f"--property={p}" for p in props]).stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def read(self, path: str) -> str:
@@ -268,6 +270,14 @@ def test_units_under_a_real_systemd(sandbox: Sandbox) -> None:
             env.wait(timeout=15)
 
 
+def _elapse(text: str) -> float:
+    """A ``systemctl show`` timestamp in UTC ("Wed 2026-12-02 14:16:12 UTC") as epoch seconds."""
+    import datetime
+    assert text.endswith(" UTC"), text
+    when = datetime.datetime.strptime(text[:-4], "%a %Y-%m-%d %H:%M:%S")
+    return when.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
 def _scenario(sandbox: Sandbox) -> None:
     daemon = "s3-route-agent.service"
     # 3. READY: `systemctl start` of a Type=notify unit returns once READY=1 arrived.
@@ -328,12 +338,21 @@ def _scenario(sandbox: Sandbox) -> None:
     assert sandbox.show(daemon, "ActiveState")["ActiveState"] == "active"
     assert sandbox.show(daemon, "MainPID")["MainPID"] == pid
 
-    # 7. The timer: enabled, it schedules the one-shot check service (never started twice).
+    # 7. The timer: enabled, it schedules the one-shot check service within the 5-minute
+    # calendar step plus the randomized delay, at the same per-host offset after a restart
+    # (FixedRandomDelay: the fleet stays spread). Its real firing lies minutes away.
     sandbox.run("systemctl", "enable", "--now", "s3-route-agent-check.timer")
     timer = sandbox.show("s3-route-agent-check.timer", "ActiveState", "Triggers",
-                         "NextElapseUSecRealtime")
+                         "NextElapseUSecRealtime", "UnitFileState")
     assert timer["ActiveState"] == "active" and timer["Triggers"] == "s3-route-agent-check.service"
-    assert timer["NextElapseUSecRealtime"] not in ("", "n/a", "0")
+    assert timer["UnitFileState"] == "enabled"
+    next_run = _elapse(timer["NextElapseUSecRealtime"])
+    now = time.time()
+    assert now < next_run <= now + (5 + 4) * 60 + 5, timer
+    sandbox.run("systemctl", "restart", "s3-route-agent-check.timer")
+    again = _elapse(sandbox.show("s3-route-agent-check.timer", "NextElapseUSecRealtime")
+                    ["NextElapseUSecRealtime"])
+    assert again == next_run or again - next_run == 300  # the same offset (maybe the next slot)
 
     # 8. Reload: SIGHUP re-reads the config; same process, still active, the watchdog still fed.
     sandbox.run("systemctl", "reload", daemon)
