@@ -132,7 +132,8 @@ def test_deb_installs_into_a_throwaway_root(packages: dict[str, Path], tmp_path:
     assert passwd.startswith("s3-route-agent:") and ":/usr/sbin/nologin" in passwd
     # The application runs from there with the system python, without this venv.
     launcher = root / "usr" / "bin" / "s3-route-agent"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
+    from s3_route_agent.devenv.localenv.environment import safe_environ
+    env = safe_environ({"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})  # fake credentials
     version = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
                              env=env, timeout=60)
     assert version.returncode == 0 and "0.1.0" in version.stdout, version.stderr
