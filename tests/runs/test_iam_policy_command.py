@@ -120,8 +120,13 @@ def test_cli_prints_the_policy_and_refuses_a_bad_call(tmp_path) -> None:
                           env=safe_environ(), timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == agent_policy(AgentCalls(fact_buckets=("app-data",)))
-    bad = subprocess.run(run, capture_output=True, text=True, env=safe_environ(), timeout=60)
-    assert bad.returncode == 3 and "--config FILE" in bad.stderr and "Traceback" not in bad.stderr
+    # Zero-config: without --config, $S3_ROUTE_AGENT_CONFIG (else /etc/..., else defaults).
+    located = subprocess.run(run, capture_output=True, text=True, timeout=60, cwd=ROOT,
+                             env={**safe_environ(), "S3_ROUTE_AGENT_CONFIG": str(config)})
+    assert located.returncode == 0 and json.loads(located.stdout) == json.loads(proc.stdout)
+    bad = subprocess.run([*run, "--config", str(config), "--cloudwatch-agent", str(config)],
+                         capture_output=True, text=True, env=safe_environ(), timeout=60)
+    assert bad.returncode == 3 and "not both" in bad.stderr and "Traceback" not in bad.stderr
     cw = subprocess.run([*run, "--cloudwatch-agent", str(config)], capture_output=True,
                         text=True, env=safe_environ(), timeout=60)
     assert cw.returncode == 3 and "cannot read the CloudWatch agent config" in cw.stderr
