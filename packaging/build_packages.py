@@ -13,7 +13,8 @@ Both hold the same tree, with nothing enabled:
 * the systemd units and the sysusers.d file of the ``s3-route-agent`` user;
 * ``/etc/s3-route-agent/config.yaml``: the example config, a conffile (an edited one survives
   upgrades);
-* ``/usr/share/doc/s3-route-agent``: IAM policies, CloudWatch assets, fleet templates.
+* ``/usr/share/doc/s3-route-agent``: IAM policies, CloudWatch assets, fleet templates;
+* the manual page and the bash completion, generated from the CLI's parser.
 
 The post-install script creates the user with ``systemd-sysusers --root "$DPKG_ROOT"`` (the
 rpm one with ``systemd-sysusers``) and reloads systemd when it runs; it enables and starts
@@ -133,6 +134,21 @@ def stage(tree: Path, wheelhouse: Path, work: Path) -> None:
     launcher.parent.mkdir(parents=True, exist_ok=True)
     launcher.write_text(_launcher_text())
     launcher.chmod(0o755)
+    # The manual page and bash completion, generated from the parser by the staged application
+    # itself (the build's Python, with the package's lib only).
+    for argv, target in ((["man"], "usr/share/man/man1/s3-route-agent.1.gz"),
+                         (["completion", "bash"],
+                          "usr/share/bash-completion/completions/s3-route-agent")):
+        text = subprocess.run([sys.executable, "-s", str(launcher), *argv], check=True,
+                              capture_output=True, env={"PATH": os.environ.get("PATH", ""),
+                                                        "AWS_EC2_METADATA_DISABLED": "true"}
+                              ).stdout
+        path = tree / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if target.endswith(".gz"):
+            import gzip
+            text = gzip.compress(text, compresslevel=9, mtime=0)  # reproducible (no mtime)
+        path.write_bytes(text)
     usr_bin = tree / "usr" / "bin"
     usr_bin.mkdir(parents=True, exist_ok=True)
     (usr_bin / NAME).symlink_to(os.path.relpath(launcher, usr_bin))

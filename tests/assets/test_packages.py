@@ -87,7 +87,9 @@ def test_deb_contents(packages: dict[str, Path]) -> None:
     assert {"/opt/s3-route-agent/bin/s3-route-agent", "/usr/bin/s3-route-agent",
             "/usr/lib/sysusers.d/s3-route-agent.conf", "/etc/s3-route-agent/config.yaml",
             "/opt/s3-route-agent/lib/s3_route_agent/cli.py",
-            "/opt/s3-route-agent/lib/botocore/__init__.py"} <= paths
+            "/opt/s3-route-agent/lib/botocore/__init__.py",
+            "/usr/share/man/man1/s3-route-agent.1.gz",
+            "/usr/share/bash-completion/completions/s3-route-agent"} <= paths
     # Nothing enabled: no .wants/ link, and the scripts enable and start nothing.
     assert not [p for p in paths if ".wants/" in p or p.startswith("/etc/systemd")]
     assert not [p for p in paths if p.endswith(".so")]  # noarch: pure Python only
@@ -150,6 +152,9 @@ def test_deb_installs_into_a_throwaway_root(packages: dict[str, Path], tmp_path:
     bare = subprocess.run(["/usr/bin/python3", "-s", "-c", "import s3_route_agent"],
                           capture_output=True, env=env, cwd=tmp_path)
     assert bare.returncode != 0
+    import gzip
+    man = gzip.decompress((root / "usr/share/man/man1/s3-route-agent.1.gz").read_bytes()).decode()
+    assert ".TH " in man and r"iam\-policy" in man  # roff escapes hyphens
     for unit in UNITS:
         assert (root / "usr/lib/systemd/system" / unit).read_text() == (
             ROOT / "systemd" / unit).read_text()
