@@ -11,8 +11,8 @@ Both hold the same tree, with nothing enabled:
   that lib first on ``sys.path`` (and finds it relative to itself); ``/usr/bin/s3-route-agent``
   links to it; the units' ``ExecStart=`` names it;
 * the systemd units and the sysusers.d file of the ``s3-route-agent`` user;
-* ``/etc/s3-route-agent/config.yaml``: the example config, a conffile (an edited one survives
-  upgrades);
+* ``/etc/s3-route-agent/config.yaml``: the commented example with every setting commented out
+  (the built-in defaults apply), a conffile (an edited one survives upgrades);
 * ``/usr/share/doc/s3-route-agent``: IAM policies, CloudWatch assets, fleet templates;
 * the manual page and the bash completion, generated from the CLI's parser.
 
@@ -117,6 +117,19 @@ def _launcher_text() -> str:
         """)
 
 
+def conffile_text(example: str) -> str:
+    """The installed config: the commented example with every setting commented out, so a fresh
+    install runs on the built-in defaults (region and identity from instance metadata) instead of
+    the example's values (its ``aws.region: eu-west-1`` would be wrong on most hosts)."""
+    lines = ["# Installed by the s3-route-agent package: every setting below is commented out, so",
+             "# the built-in defaults apply. Uncomment and edit what this host needs, or replace",
+             "# the file with `s3-route-agent init --force`. An edited file survives upgrades.",
+             "#"]
+    for line in example.splitlines():
+        lines.append(line if not line.strip() or line.lstrip().startswith("#") else f"# {line}")
+    return "\n".join(lines) + "\n"
+
+
 def stage(tree: Path, wheelhouse: Path, work: Path) -> None:
     """Lay the installed files out under ``tree`` (the package's root)."""
     lib = tree / PREFIX.relative_to("/") / "lib"
@@ -161,7 +174,7 @@ def stage(tree: Path, wheelhouse: Path, work: Path) -> None:
     shutil.copy2(ROOT / "systemd" / "s3-route-agent.sysusers", sysusers / f"{NAME}.conf")
     config = tree / CONFIG.relative_to("/")
     config.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "config" / "s3-route-agent.example.yaml", config)
+    config.write_text(conffile_text((ROOT / "config" / "s3-route-agent.example.yaml").read_text()))
     config.chmod(0o644)
     doc = tree / DOC.relative_to("/")
     for folder in ("iam", "cloudwatch", "fleet"):

@@ -6,6 +6,7 @@ stray write fails), never into this machine's own."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -136,6 +137,8 @@ def test_deb_installs_into_a_throwaway_root(packages: dict[str, Path], tmp_path:
     launcher = root / "usr" / "bin" / "s3-route-agent"
     from s3_route_agent.devenv.localenv.environment import safe_environ
     env = safe_environ({"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})  # fake credentials
+    # validate-config asks instance metadata for the region: a closed port on loopback answers.
+    env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9"
     version = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
                              env=env, timeout=60)
     assert version.returncode == 0 and "0.1.0" in version.stdout, version.stderr
@@ -143,6 +146,13 @@ def test_deb_installs_into_a_throwaway_root(packages: dict[str, Path], tmp_path:
     valid = subprocess.run([str(launcher), "validate-config", str(config)], capture_output=True,
                            text=True, env=env, timeout=60)
     assert valid.returncode == 0, valid.stdout + valid.stderr
+    # The conffile is the example with every setting commented out: the built-in defaults.
+    from s3_route_agent.config import AgentConfig, load_config
+    installed = load_config(config)
+    assert dataclasses.replace(installed, source=None) == dataclasses.replace(AgentConfig(),
+                                                                               source=None)
+    example = (ROOT / "config" / "s3-route-agent.example.yaml").read_text()
+    assert "# aws:" in config.read_text() and "\naws:" in example
     # The documented assets are installed too: the CloudWatch agent's policy from its config.
     cw = root / "usr/share/doc/s3-route-agent/cloudwatch/amazon-cloudwatch-agent.json"
     policy = subprocess.run([str(launcher), "iam-policy", "--cloudwatch-agent", str(cw)],
