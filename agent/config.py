@@ -133,7 +133,9 @@ class AwsSettings:
 class ImdsSettings:
     """Instance metadata (IMDSv2) settings."""
 
-    enabled: bool = setting(True, "ask instance metadata (IMDSv2 only) for region, VPC, subnet")
+    enabled: bool = setting(True, "ask instance metadata (IMDSv2 only) for region, VPC, subnet",
+                            default_doc="true (false when `AWS_EC2_METADATA_DISABLED=true` and "
+                                        "no endpoint is set)")
     endpoint: Optional[str] = setting(
         None, "IMDS base URL", check=_url_problem,
         default_doc="`$AWS_EC2_METADATA_SERVICE_ENDPOINT`, else `http://169.254.169.254`")
@@ -382,6 +384,16 @@ class AgentConfig:
                                                 "folder)")
     # Where the config was read from: set by parse_config, not a key.
     source: Optional[str] = field(default=None, metadata={"key": False})
+
+    def imds_disabled_by_environment(self, environ: Optional[dict[str, str]] = None) -> bool:
+        """True when AWS_EC2_METADATA_DISABLED=true and no IMDS endpoint is named (config or
+        AWS_EC2_METADATA_SERVICE_ENDPOINT): the SDKs' switch for "no instance metadata here"
+        then keeps the agent off 169.254.169.254 too, as it keeps botocore's credential chain.
+        An endpoint named explicitly (an emulator) is still asked."""
+        env = os.environ if environ is None else environ
+        return (env.get("AWS_EC2_METADATA_DISABLED", "").strip().lower() == "true"
+                and not self.imds.endpoint
+                and not env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
 
     def imds_endpoint(self, environ: Optional[dict[str, str]] = None) -> str:
         """The IMDS base URL: config, else AWS_EC2_METADATA_SERVICE_ENDPOINT, else 169.254.169.254."""

@@ -153,8 +153,9 @@ def build_flow_logs(config: AgentConfig,
 
 
 def build_imds_client(config: AgentConfig, attempts: int | None = None) -> ImdsClient | None:
-    """The IMDSv2 client of ``config`` (None when ``imds.enabled`` is false)."""
-    if not config.imds.enabled:
+    """The IMDSv2 client of ``config``: None when ``imds.enabled`` is false, or when
+    AWS_EC2_METADATA_DISABLED=true names no endpoint (see ``imds_disabled_by_environment``)."""
+    if not config.imds.enabled or config.imds_disabled_by_environment():
         return None
     return ImdsClient(config.imds_endpoint(), timeout_seconds=config.imds.timeout_seconds,
                       attempts=attempts or config.imds.attempts,

@@ -3,8 +3,10 @@ the moto server and the seeded world are started once per session on 127.0.0.1."
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
+import socket
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -40,6 +42,42 @@ def aws_fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for name in _AWS_ENV_UNSET:
         monkeypatch.delenv(name, raising=False)
+
+
+# IMDS: 169.254.169.254, and fd00:ec2::254 on Nitro instances with IPv6.
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fd00:ec2::/32"))
+
+
+def _refuse_instance_metadata(address: Any) -> None:
+    """Raise for a connection to the real instance-metadata service (link-local): a test that
+    forgot an emulator endpoint must fail here, never reach 169.254.169.254 from this machine."""
+    if not isinstance(address, tuple) or not address:
+        return
+    try:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+    except ValueError:
+        return
+    if any(ip in net for net in _LINK_LOCAL):
+        raise AssertionError(f"test tried to connect to {ip}: the real instance metadata service "
+                             "is off limits (set an emulator endpoint)")
+
+
+@pytest.fixture(autouse=True)
+def no_instance_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process guard: every socket connect to a link-local address fails the test (the lab's
+    169.254.169.254 lives in a lab namespace, reached only by processes started there)."""
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        _refuse_instance_metadata(address)
+        return connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
+        _refuse_instance_metadata(address)
+        return connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
 
 
 @pytest.fixture(autouse=True)
