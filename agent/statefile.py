@@ -35,8 +35,13 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def replace_file(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically and durably; raises OSError (no temp file left)."""
+def replace_file(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o600,
+                 durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically and durably; raises OSError (no temp file left).
+
+    ``durable=False`` keeps the atomic rename but skips both fsyncs (each can take milliseconds
+    on a busy disk): for caches, where a write lost to a crash only means the facts are fetched
+    again (a reader treats a missing or torn file as no cache)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -44,7 +49,8 @@ def replace_file(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException:
@@ -53,12 +59,14 @@ def replace_file(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
         except OSError:
             pass
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
-def replace_json(path: str | os.PathLike[str], document: Any, mode: int = 0o600) -> None:
+def replace_json(path: str | os.PathLike[str], document: Any, mode: int = 0o600,
+                 durable: bool = True) -> None:
     """:func:`replace_file` with ``document`` as JSON (sorted keys, one space indent)."""
-    replace_file(path, json.dumps(document, indent=1, sort_keys=True) + "\n", mode)
+    replace_file(path, json.dumps(document, indent=1, sort_keys=True) + "\n", mode, durable)
 
 
 # ---- reading state back --------------------------------------------------------------------------

@@ -9,14 +9,11 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from s3_route_agent.aws import make_client, make_s3_client_for_endpoint
 from s3_route_agent.collectors.bucket_facts import BucketFactsCache, collect_bucket_facts
-from s3_route_agent.collectors.connections import (HostObserver, ObservedStateFile,
-                                                   TrafficCollectors)
 from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
-from s3_route_agent.collectors.flow_logs import CycleCorroboration
 from s3_route_agent.collectors.host_ports import read_ephemeral_port_range
 from s3_route_agent.collectors.imds import ImdsClient, identity_from_imds, resolve_identity
 from s3_route_agent.collectors.inventory_cache import InventoryCache
@@ -26,7 +23,12 @@ from s3_route_agent.engine.evidence import TransferPlan
 from s3_route_agent.engine.model import BucketFacts, DnsAnswer, Identity, S3Range
 from s3_route_agent.errors import AgentError
 from s3_route_agent.runs.check import CheckDeps
-from s3_route_agent.sinks import FanOut, build_sinks
+
+if TYPE_CHECKING:
+    # Imported where built: a check without observation, flow logs or sinks loads none of them.
+    from s3_route_agent.collectors.connections import HostObserver, TrafficCollectors
+    from s3_route_agent.collectors.flow_logs import CycleCorroboration
+    from s3_route_agent.sinks import FanOut
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,21 @@ class AwsClients:
         self._aws = config.aws
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._session: Any = None
+
+    def _shared_session(self) -> Any:
+        """One botocore Session for every client of this config (call with the lock held).
+
+        A botocore Session loads the endpoint data and caches every model it reads, so a second
+        client from the same Session costs a fraction of the first (a Session per client loaded
+        endpoints.json again: about 80 ms each). Sessions are not thread-safe: clients are only
+        built here, under the lock; the clients themselves are thread-safe. (The transfer's
+        clients are built as a boto3 user builds them: :meth:`s3_for_plan`.)
+        """
+        if self._session is None:
+            import botocore.session  # not before the first client: a warm run builds none
+            self._session = botocore.session.get_session()
+        return self._session
 
     def get(self, service: str, region: str) -> Any:
         """The ``service`` client for ``region`` (built once)."""
@@ -50,7 +67,8 @@ class AwsClients:
                 self._clients[(service, region)] = make_client(
                     service, region, aws.endpoint_url,
                     connect_timeout=aws.connect_timeout_seconds,
-                    read_timeout=aws.read_timeout_seconds, max_attempts=aws.max_attempts)
+                    read_timeout=aws.read_timeout_seconds, max_attempts=aws.max_attempts,
+                    session=self._shared_session())
             return self._clients[(service, region)]
 
     def s3_for_plan(self, plan: TransferPlan, timeout: float) -> Any:
@@ -111,7 +129,8 @@ def build_check_deps(config: AgentConfig, clients: AwsClients | None = None) -> 
     return CheckDeps(identity=identity, resolve=resolve, ec2_client=ec2_client,
                      s3_ranges=s3_ranges, s3_client_for=clients.s3_for_plan,
                      cache_for=cache_for, bucket_facts=bucket_facts, bucket_cache=bucket_cache,
-                     traffic=build_traffic(config),
+                     # The host's traffic is looked at only with observe.enabled (run_check).
+                     traffic=build_traffic(config) if config.observe.enabled else None,
                      ephemeral_ports=read_ephemeral_port_range)
 
 
@@ -119,6 +138,8 @@ def build_traffic(config: AgentConfig, observer: HostObserver | None = None) -> 
     """What observing the host's S3 traffic uses: the observer (``observer``, else one in this
     process's network namespace), the state file in ``state_dir`` and, with probes enabled, the
     DNS sniffer (on port 53 and the configured resolver port)."""
+    from s3_route_agent.collectors.connections import HostObserver, ObservedStateFile
+    from s3_route_agent.collectors.connections import TrafficCollectors
     sniffer = None
     if config.probe.enabled:
         from s3_route_agent.collectors.dns_sniffer import DnsSniffer
@@ -134,6 +155,7 @@ def build_report_sinks(config: AgentConfig, clients: AwsClients | None = None) -
     ``timeout_seconds``, one attempt per send (the spool retries with backoff), so one send to
     an endpoint that accepts and never answers ends within that timeout.
     """
+    from s3_route_agent.sinks import build_sinks
     region = host_region(config) or "us-east-1"
     cw = config.outputs.cloudwatch_logs
 
@@ -147,6 +169,9 @@ def build_report_sinks(config: AgentConfig, clients: AwsClients | None = None) -
 def build_flow_logs(config: AgentConfig,
                     clients: AwsClients | None = None) -> CycleCorroboration | None:
     """The per-run flow-log step (``flow_logs.enabled``), or None."""
+    if not config.flow_logs.enabled:
+        return None
+    from s3_route_agent.collectors.flow_logs import CycleCorroboration
     clients = clients or AwsClients(config)
     return CycleCorroboration.from_config(config, logs_client=lambda region: clients.get(
         "logs", region))
@@ -192,6 +217,7 @@ class Wiring:
         when observation is off."""
         if not config.observe.enabled:
             return None
+        from s3_route_agent.collectors.connections import ObservedStateFile, TrafficCollectors
         return TrafficCollectors(observer=None,  # type: ignore[arg-type] - state only
                                  state_file=ObservedStateFile(config.state_dir))
 

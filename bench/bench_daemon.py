@@ -4,12 +4,14 @@ Prints CPU seconds per cycle, RSS and open file descriptors near the start and a
 EC2 calls per host-hour in steady state. The daemon runs as a subprocess and is measured from
 outside through /proc.
 
-EC2 calls per host-hour in steady state = (calls a cycle makes when the cache is fresh, measured)
-x (cycles per hour at the production interval, 300 s) + (calls one TTL refresh of a cached
-inventory makes, measured) x (refreshes per hour at the production TTL, 900 s). Fast cycles cannot
-keep the production TTL/interval ratio in wall time, so the run uses a short TTL (``--ttl``) to
-see refreshes happen, and the parts are measured separately and combined with the production
-settings. The cold cycle (an empty cache) is shown apart: it happens once per host start.
+EC2 calls per host-hour in steady state: the calls of each kind of cycle are measured (a cached
+cycle, a route check, a TTL refresh of a cached inventory), then a host's schedule at the
+default settings is simulated over 1,000 hours (a cycle every 300 s, a route check every 900 s,
+a full refresh when the inventory's life runs out: TTL 14,400 s shortened by a random part of up
+to 10 %). Fast cycles cannot keep the production ratios in wall time, so the run uses a short
+TTL (``--ttl``) and route-check interval (``--route-check``) to see both happen. The cold cycle
+(an empty cache) is shown apart: it happens once per host start. ``--ttl 3600 --route-check 0``
+measures the CPU of cached cycles alone.
 
     .venv/bin/python bench/bench_daemon.py [--cycles 1000] [--interval 0.001]
 """
@@ -31,7 +33,31 @@ sys.path.insert(0, str(ROOT))
 from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_environ  # noqa: E402
 
 PROD_INTERVAL = 300.0
-PROD_TTL = 900.0
+PROD_TTL = 14400.0
+PROD_ROUTE_CHECK = 900.0
+PROD_JITTER = 0.1
+
+
+def simulated_calls_per_hour(per_cached: float, per_check: float, per_refresh: float,
+                             hours: float = 1000.0, seed: int = 13) -> float:
+    """EC2 calls per host-hour of a host on the default schedule (see the module docstring)."""
+    import random
+    rng = random.Random(seed)
+    now, calls = 0.0, 0.0
+    fetched = checked = 0.0
+    life = PROD_TTL * (1 - rng.uniform(0, PROD_JITTER))
+    while now < hours * 3600:
+        now += PROD_INTERVAL
+        if now - fetched >= life:
+            calls += per_refresh
+            fetched = checked = now
+            life = PROD_TTL * (1 - rng.uniform(0, PROD_JITTER))
+        elif now - checked >= PROD_ROUTE_CHECK:
+            calls += per_check
+            checked = now
+        else:
+            calls += per_cached
+    return calls / hours
 
 
 def _proc(pid: int) -> dict[str, float]:
@@ -59,6 +85,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.001)
     parser.add_argument("--ttl", type=float, default=2.0,
                         help="inventory TTL of the run (short, so that refreshes happen)")
+    parser.add_argument("--route-check", type=float, default=0.5,
+                        help="route-check interval of the run (0: none)")
     args = parser.parse_args()
     os.environ.update(safe_environ())
     ttl = args.ttl
@@ -66,7 +94,8 @@ def main() -> int:
         reports = Path(tmp) / "reports.jsonl"
         config = env.write_config(
             Path(tmp) / "config.yaml",
-            inventory={"ttl_seconds": ttl, "ttl_jitter_fraction": 0},
+            inventory={"ttl_seconds": ttl, "ttl_jitter_fraction": 0,
+                       "route_check_seconds": args.route_check},
             daemon={"interval_seconds": args.interval, "jitter_seconds": 0},
             # Room for every report: the count of finished cycles is read from these files.
             outputs={"file": {"path": str(reports), "max_bytes": 64 * 1024 * 1024,
@@ -100,10 +129,13 @@ def main() -> int:
     # The first report is the cold cycle; later "api" cycles are TTL refreshes of a cached inventory.
     refreshes = [d["facts"]["ec2_calls"] for d in docs[1:]
                  if d["facts"]["inventory_source"] == "api"]
-    cached = [d["facts"]["ec2_calls"] for d in docs if d["facts"]["inventory_source"] == "cache"]
+    cache_calls = [d["facts"]["ec2_calls"] for d in docs[1:]
+                   if d["facts"]["inventory_source"] == "cache"]
+    checks = [c for c in cache_calls if c > 0]      # route checks (one DescribeRouteTables)
+    cached = [c for c in cache_calls if c == 0]
     per_refresh = sum(refreshes) / len(refreshes) if refreshes else float(calls[0])
-    per_cached = sum(cached) / len(cached) if cached else 0.0
-    per_hour = per_cached * 3600.0 / PROD_INTERVAL + per_refresh * 3600.0 / PROD_TTL
+    per_check = sum(checks) / len(checks) if checks else 1.0
+    per_hour = simulated_calls_per_hour(0.0, per_check, per_refresh)
     statuses = {s: sum(1 for d in docs if d["status"] == s) for s in {d["status"] for d in docs}}
     print(f"cycles completed            {len(docs)} in {wall:.1f} s wall "
           f"(interval {args.interval:g} s, inventory TTL {ttl:g} s)")
@@ -115,9 +147,10 @@ def main() -> int:
     print(f"open fds start / end        {first['fds']} / {last['fds']}")
     print(f"EC2 calls, cold cycle       {calls[0]} (empty cache: once per host start)")
     print(f"EC2 calls per TTL refresh   {per_refresh:.1f} ({len(refreshes)} refresh(es))")
-    print(f"EC2 calls per cached cycle  {per_cached:.3f} ({len(cached)} cycles)")
-    print(f"EC2 calls per host-hour     {per_hour:.1f} (steady state: 12 cycles/h at 300 s, "
-          f"4 refreshes/h at TTL 900 s)")
+    print(f"EC2 calls per route check   {per_check:.1f} ({len(checks)} check(s))")
+    print(f"EC2 calls per cached cycle  0 ({len(cached)} cycles)")
+    print(f"EC2 calls per host-hour     {per_hour:.1f} (defaults simulated: a cycle per 300 s, "
+          f"a route check per 900 s, a refresh per TTL 14,400 s less up to 10 %)")
     return 0
 
 

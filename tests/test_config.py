@@ -20,7 +20,7 @@ def test_example_config_loads():
     assert config.aws.region == "eu-west-1"
     assert config.buckets == ("my-app-data",)
     assert [t.name for t in config.targets] == ["regional", "legacy-global"]
-    assert config.inventory.ttl_seconds == 900
+    assert config.inventory.ttl_seconds == 14400 and config.inventory.route_check_seconds == 900
     hosts = [t.host for t in targets_for(config, "eu-west-1")]
     assert hosts == ["s3.eu-west-1.amazonaws.com", "my-app-data.s3.amazonaws.com"]
 

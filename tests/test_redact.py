@@ -14,7 +14,8 @@ import urllib3
 from botocore.config import Config
 
 from s3_route_agent.devenv.localenv.world import MotoServer
-from s3_route_agent.redact import REDACTED, RedactingFilter, redact, redact_obj
+from s3_route_agent.redact import (REDACTED, RedactingFilter, redact, redact_every_pattern,
+                                   redact_obj)
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 TEMP_KEY_ID = "ASIAQWERTYUIOPASDFGH"
@@ -100,7 +101,7 @@ def test_filter_removes_every_secret(captured: tuple[str, str]) -> None:
     assert clean.count("\n") == raw.count("\n")
 
 
-@pytest.mark.parametrize("text, secret", [
+_FORMS = [
     ("aws_secret_access_key = " + SECRET, SECRET),
     ('{"AccessKeyId": "ASIAQWERTYUIOPASDFGH", "SecretAccessKey": "' + SECRET + '", '
      '"Token": "' + TOKEN + '"}', SECRET),
@@ -109,11 +110,44 @@ def test_filter_removes_every_secret(captured: tuple[str, str]) -> None:
     ("https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20250101%2Feu-west-1"
      "%2Fs3%2Faws4_request&X-Amz-Security-Token=abc%2Fdef&X-Amz-Signature=deadbeef", "deadbeef"),
     ("url=https%3A%2F%2Fh%2Fk%3FX-Amz-Signature%3Dcafe1234%26x=1", "cafe1234"),
-])
+]
+
+
+@pytest.mark.parametrize("text, secret", _FORMS)
 def test_redact_forms(text: str, secret: str) -> None:
     out = redact(text)
     assert secret not in out and REDACTED in out
     assert "AKIAIOSFODNN7EXAMPLE" not in out and "ASIAQWERTYUIOPASDFGH" not in out
+
+
+def _gate_corpus(raw: str) -> list[str]:
+    """Strings for the gate: every captured log line, every form above, words each pattern
+    keys on in other cases and spellings, and random strings built from those words."""
+    import random
+    words = ["X-Amz-Signature=", "x-amz-credential%3D", "X-AMZ-SECURITY-TOKEN=", "Signature=",
+             "signature:", "AWSAccessKeyId=", "'Authorization': b'", '"authorization": "',
+             "Authorization: ", "x-amz-security-token: ", "Credential=", "aws_secret_access_key",
+             "AWS_SESSION_TOKEN=", "SecretAccessKey\": \"", '"Token": "', "sessiontoken:",
+             KEY_ID, TEMP_KEY_ID, KEY_ID.lower(), "deadbeef" * 4, SECRET, TOKEN, " ", "\n",
+             "&", "'", '"', ",", "}", "s3.eu-west-1.amazonaws.com", "route 0.0.0.0/0 -> nat-1",
+             # non-ASCII: the gate's expression path, with the patterns' case folding
+             "\u017fecret_access_key=", "\u212aey", "r\u00e9gion", "SESSION_\u0130TOKEN: "]
+    rng = random.Random(13)
+    corpus = raw.splitlines() + [text for text, _ in _FORMS]
+    corpus += ["".join(rng.choice(words) for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    return corpus
+
+
+def test_gate_changes_no_output(captured: tuple[str, str]) -> None:
+    raw, _ = captured
+    corpus = _gate_corpus(raw)
+    changed = 0
+    for text in corpus:
+        reference = redact_every_pattern(text)
+        assert redact(text) == reference, text
+        changed += reference != text
+    # The corpus exercises the patterns: many strings are rewritten, some are not.
+    assert 1000 < changed < len(corpus)
 
 
 def test_redact_obj_walks_reports() -> None:
@@ -155,3 +189,12 @@ def test_cli_one_line_failures_are_redacted(monkeypatch: pytest.MonkeyPatch,
     assert "UNKNOWN" in err and "X-Amz-Signature=" in err
     assert "ab" * 32 not in err
     assert len(err.strip().splitlines()) == 1, err  # one line, even from a multi-line message
+
+
+def test_redact_document_is_redact_obj() -> None:
+    from s3_route_agent.redact import redact_document
+    clean = {"targets": [{"evidence": ["route 0.0.0.0/0 -> nat-1"], "n": 1}], "errors": []}
+    assert redact_document(clean) is clean
+    dirty = {"targets": [{"evidence": ["GET https://h/k?X-Amz-Signature=abc123&a=1"]}],
+             "id": KEY_ID, "ok": True}
+    assert redact_document(dirty) == redact_obj(dirty) != dirty

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from s3_route_agent.engine.model import BucketFacts
 from s3_route_agent.errors import one_line_detail
 from s3_route_agent.statefile import (StateFileError, check_checksum, read_state_json, replace_json, set_aside,
@@ -38,6 +36,7 @@ def region_from_location(constraint: str | None) -> str:
 
 
 def _code(exc: Exception) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError  # raised, so already imported
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code") or "ClientError")
     if isinstance(exc, BotoCoreError):
@@ -154,7 +153,9 @@ class BucketFactsCache:
                     "policy_error": item.policy_error, "fetched_at": now}
         try:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            replace_json(self.path, with_checksum({"format": CACHE_FORMAT, "buckets": buckets}))
+            # A cache: a write lost to a crash is fetched again (no fsync).
+            replace_json(self.path, with_checksum({"format": CACHE_FORMAT, "buckets": buckets}),
+                         durable=False)
         except OSError as exc:
             logger.warning("cannot write bucket-facts cache %s: %s", self.path,
                            exc.strerror or exc)

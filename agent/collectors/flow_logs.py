@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from s3_route_agent.aws import botocore_errors
 from s3_route_agent.engine.evidence import Corroboration, FlowRecord
 from s3_route_agent.engine.model import Identity
 from s3_route_agent.errors import one_line_detail
@@ -135,7 +134,7 @@ def start_query(logs: Any, settings: FlowLogSettings, run_id: str, interface_id:
         answer = logs.start_query(logGroupName=settings.log_group, startTime=start, endTime=end,
                                   queryString=build_query(settings, interface_id, addresses),
                                   limit=settings.limit)
-    except (ClientError, BotoCoreError, ValueError) as exc:
+    except (*botocore_errors(), ValueError) as exc:
         logger.warning("flow logs: cannot start query for run %s: %s", run_id, one_line_detail(str(exc)))
         return None
     return PendingQuery(run_id, answer["queryId"], interface_id, addresses, start, end, now)
@@ -173,7 +172,7 @@ def collect(logs: Any, settings: FlowLogSettings, pending: PendingQuery, now: fl
     """The query's answer if it is ready; None while it still runs (try again next run)."""
     try:
         answer = logs.get_query_results(queryId=pending.query_id)
-    except (ClientError, BotoCoreError) as exc:
+    except botocore_errors() as exc:
         return Corroboration(pending.run_id, "failed",
                              evidence=(f"flow-log query failed: {one_line_detail(str(exc))}",))
     status = answer.get("status")
@@ -319,7 +318,7 @@ class CycleCorroboration:
         try:
             done = corroborate(self._logs_client(region), self.settings, self.store, now,
                                new_run, max_pending=self.max_pending)
-        except (OSError, ClientError, BotoCoreError, ValueError) as exc:
+        except (OSError, ValueError, *botocore_errors()) as exc:
             logger.warning("flow logs: corroboration step failed: %s", one_line_detail(str(exc)))
             return ()
         for item in done:

@@ -47,9 +47,7 @@ import re
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from botocore import xform_name
-from botocore.exceptions import BotoCoreError, ClientError
-
+from s3_route_agent.aws import botocore_errors, operation_method
 from s3_route_agent.errors import InventoryError, inventory_error_from
 from s3_route_agent.engine.model import (
     BlockPublicAccess,
@@ -211,7 +209,7 @@ def _pages(ec2: Any, operation: str, result_key: str, **params: Any) -> list[dic
 
     No MaxResults is sent, so a normal answer is one page and one call.
     """
-    method = getattr(ec2, xform_name(operation))
+    method = operation_method(ec2, operation)
     items: list[dict[str, Any]] = []
     token: str | None = None
     seen: set[str] = set()
@@ -221,7 +219,7 @@ def _pages(ec2: Any, operation: str, result_key: str, **params: Any) -> list[dic
             kwargs["NextToken"] = token
         try:
             response = method(**kwargs)
-        except (BotoCoreError, ClientError) as exc:
+        except botocore_errors() as exc:
             raise inventory_error_from(exc, operation) from exc
         items.extend(response.get(result_key) or [])
         token = response.get("NextToken")
@@ -495,8 +493,8 @@ def _partition(region: str) -> str:
 def _call(ec2: Any, operation: str, **params: Any) -> dict[str, Any]:
     """One call of an operation that is not paginated; errors become InventoryError."""
     try:
-        return dict(getattr(ec2, xform_name(operation))(**params))
-    except (BotoCoreError, ClientError) as exc:
+        return dict(operation_method(ec2, operation)(**params))
+    except botocore_errors() as exc:
         raise inventory_error_from(exc, operation) from exc
 
 
@@ -507,6 +505,25 @@ def _chunks(values: list[str], size: int) -> list[list[str]]:
 
 # ---------------------------------------------------------------------------------------------
 # API dicts -> model
+
+
+def current_route_table(ec2: Any, vpc_id: str, subnet_id: str) -> RouteTable | None:
+    """The route table ``subnet_id`` uses now: one DescribeRouteTables call (filter ``vpc-id``,
+    as a refresh makes it), for the route check between refreshes."""
+    return choose_route_table(_pages(ec2, "DescribeRouteTables", "RouteTables",
+                                     Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]),
+                              vpc_id, subnet_id)
+
+
+def route_table_signature(table: RouteTable | None) -> tuple[Any, ...] | None:
+    """What decides the subnet's routing, comparable between a cached and a fresh table: the
+    table, how the subnet uses it, and each route's destination, target, origin and state
+    (sorted: the API's order carries no meaning). Target kinds are left out: a refresh refines
+    them from the endpoints (Gateway Load Balancer endpoints), which the check does not ask."""
+    if table is None:
+        return None
+    return (table.id, table.association, tuple(sorted(
+        (r.destination, r.target_id, r.origin.value, r.state) for r in table.routes)))
 
 
 def choose_route_table(route_tables: Iterable[Mapping[str, Any]], vpc_id: str,

@@ -40,6 +40,13 @@ class CachedInventory:
     age_seconds: float
     fresh: bool
     looked_up_addresses: tuple[str, ...] = ()
+    # When the route table was last seen unchanged by a route check (epoch seconds; the fetch
+    # time until the first check).
+    routes_checked_at: float = 0.0
+
+    def routes_due(self, every_seconds: float, now: float) -> bool:
+        """True when a route check is due: ``every_seconds`` (0: never) since the last one."""
+        return every_seconds > 0 and not 0.0 <= now - self.routes_checked_at < every_seconds
 
     def covers(self, addresses: Iterable[str],
                security_group_ids: Iterable[str] | None = None) -> bool:
@@ -122,6 +129,7 @@ class InventoryCache:
                 raise StateFileError(problem)
             looked_up = tuple(str(a) for a in document.get("looked_up_addresses") or ())
             lifetime = float(document.get("lifetime_seconds", self.ttl_seconds))
+            routes_checked_at = float(document.get("routes_checked_at", inventory.fetched_at))
         except OSError as exc:
             logger.warning("ignoring inventory cache %s: %s", path, exc.strerror or exc)
             return None
@@ -138,7 +146,19 @@ class InventoryCache:
         # age is unknown, so they are not fresh.
         fresh = 0.0 <= age < min(lifetime, self.ttl_seconds)
         return CachedInventory(inventory=inventory, age_seconds=max(age, 0.0), fresh=fresh,
-                               looked_up_addresses=looked_up)
+                               looked_up_addresses=looked_up, routes_checked_at=routes_checked_at)
+
+    def mark_routes_checked(self, at: float | None = None) -> bool:
+        """Record that a route check found the cached route table unchanged (``at``, default
+        now); False when the cache cannot be read or written (logged)."""
+        try:
+            document = check_checksum(read_state_json(self.path))
+            document["routes_checked_at"] = self.clock() if at is None else at
+            replace_json(self.path, with_checksum(document), durable=False)
+        except (OSError, ValueError, TypeError) as exc:
+            logger.warning("cannot record the route check in %s: %s", self.path, exc)
+            return False
+        return True
 
     def covers(self, addresses: Iterable[str],
                security_group_ids: Iterable[str] | None = None) -> bool:
@@ -176,7 +196,8 @@ class InventoryCache:
         }
         try:
             self._ensure_dir()
-            replace_json(self.path, with_checksum(document))
+            # A cache: a write lost to a crash is fetched again (no fsync).
+            replace_json(self.path, with_checksum(document), durable=False)
         except OSError as exc:
             logger.warning("cannot write inventory cache %s: %s", self.path,
                            exc.strerror or exc)

@@ -44,6 +44,7 @@ exclusion being changed), the outcome is *unknown*, never a guess.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -122,7 +123,9 @@ def connection_filters(connection: Connection, facts: Facts) -> FilterOutcome | 
 # address helpers
 
 
+@functools.lru_cache(maxsize=16384)
 def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    # Cached: the same rule and ACL CIDRs are asked about for every address of every target.
     try:
         return ipaddress.ip_network(cidr, strict=False)
     except ValueError:
@@ -144,10 +147,17 @@ def cidr_holds(cidr: str, address: str | None, family: str) -> Match:
         return False
     if address is None:
         return True if net.prefixlen == 0 else None
+    addr = _address(address)
+    return addr is not None and addr in net
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Cached as _network is: every rule and ACL entry asks about the same few addresses.
     try:
-        return ipaddress.ip_address(address) in net
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
+        return None
 
 
 def _host_address(filters: TrafficFilters, family: str) -> str | None:
@@ -185,10 +195,12 @@ def rule_matches(rule: SecurityGroupRule, peer: str | None, family: str, port: i
         plist = inventory.prefix_list(rule.prefix_list_id)
         if plist is None:
             return None
-        held = [cidr_holds(c, peer, family) for c in plist.cidrs]
-        if any(h is True for h in held):
-            return True
-        return None if any(h is None for h in held) else False
+        # As cidr_holds over every entry, with the entries parsed once (PrefixList.cidr_set).
+        entries = plist.cidr_set
+        if peer is None:
+            return True if family in entries.whole_space else (
+                None if family in entries.families else False)
+        return _family(peer) == family and entries.holds(peer)
     if rule.referenced_group_id:
         if peer_groups is None:
             return None
@@ -288,8 +300,7 @@ def _egress_fix(connection: Connection, inventory: Inventory, group: str) -> str
 def cidr_in_list(address: str, inventory: Inventory, prefix_list_id: str) -> bool:
     """True when a known prefix list holds ``address``."""
     plist = inventory.prefix_list(prefix_list_id)
-    family = _family(address) or "ipv4"
-    return bool(plist) and any(cidr_holds(c, address, family) is True for c in plist.cidrs)
+    return plist is not None and _family(address) is not None and plist.cidr_set.holds(address)
 
 
 def endpoint_ingress(connection: Connection, inventory: Inventory,

@@ -8,77 +8,20 @@ turns those into JSON. Every class converts itself to a JSON-ready dict with ``t
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+# The vocabulary lives in engine/kinds.py (loaded without the model's dataclasses); these names
+# are the model's too.
+from s3_route_agent.engine.kinds import (PRIVATE_PATHS, REACHING_PATHS, Expect,  # noqa: F401
+                                         PathKind, Status)
 
 if TYPE_CHECKING:  # the live-evidence sections a verdict carries (engine/evidence.py)
     from s3_route_agent.engine.evidence import (OracleSection, ProbeEvidence, ProxyEvidence,
                                                 TransferResult)
     from s3_route_agent.engine.reconcile import Reconciliation
-
-
-class PathKind(str, enum.Enum):
-    """The network path traffic to an address (or a whole hostname) takes."""
-
-    GATEWAY = "gateway"
-    INTERFACE = "interface"
-    PUBLIC = "public"
-    TRANSIT = "transit"
-    PROXY = "proxy"
-    NO_ROUTE = "no_route"
-    UNRESOLVED = "unresolved"
-    UNKNOWN = "unknown"
-    MIXED = "mixed"
-    # The route exists but a security group, network ACL or VPC Block Public Access drops the
-    # traffic (AddressVerdict.would_take says which path it would take, blocked_by what drops it).
-    BLOCKED = "blocked"
-
-
-# The paths that keep S3 traffic inside AWS's network through a VPC endpoint.
-PRIVATE_PATHS = frozenset({PathKind.GATEWAY, PathKind.INTERFACE})
-# The paths on which traffic reaches S3 at all (what ``expect: any`` accepts).
-REACHING_PATHS = frozenset({PathKind.GATEWAY, PathKind.INTERFACE, PathKind.PUBLIC,
-                            PathKind.TRANSIT, PathKind.PROXY})
-
-
-class Expect(str, enum.Enum):
-    """What the operator expects a target's path to be."""
-
-    GATEWAY = "gateway"
-    INTERFACE = "interface"
-    PRIVATE = "private"
-    PUBLIC = "public"
-    ANY = "any"
-
-    def allows(self, path: PathKind) -> bool:
-        """True when traffic on ``path`` meets this expectation."""
-        if self is Expect.ANY:
-            return path in REACHING_PATHS
-        if self is Expect.PRIVATE:
-            return path in PRIVATE_PATHS
-        return path.value == self.value
-
-    @property
-    def wants_private(self) -> bool:
-        """True when only an endpoint path meets this expectation."""
-        return self in (Expect.PRIVATE, Expect.GATEWAY, Expect.INTERFACE)
-
-
-class Status(enum.IntEnum):
-    """Nagios plugin status; the value is also the process exit code."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-    @staticmethod
-    def worst(statuses: "list[Status] | tuple[Status, ...]") -> "Status":
-        """The most severe status; UNKNOWN ranks below CRITICAL as Nagios aggregators do."""
-        order = (Status.OK, Status.WARNING, Status.UNKNOWN, Status.CRITICAL)
-        if not statuses:
-            return Status.OK
-        return max(statuses, key=order.index)
+    from s3_route_agent.engine.routes import CidrSet, RouteIndex
 
 
 class RouteTargetKind(str, enum.Enum):
@@ -159,6 +102,12 @@ class PrefixList:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"id": self.id, "name": self.name, "version": self.version, "cidrs": list(self.cidrs)}
+
+    @functools.cached_property
+    def cidr_set(self) -> "CidrSet":
+        """The entries parsed once, searchable by address (:class:`engine.routes.CidrSet`)."""
+        from s3_route_agent.engine.routes import CidrSet
+        return CidrSet(self.cidrs)
 
 
 @dataclass(frozen=True)
@@ -525,6 +474,16 @@ class Inventory:
     def prefix_list(self, prefix_list_id: str) -> PrefixList | None:
         """The prefix list with this id, if its entries are known."""
         return next((p for p in self.prefix_lists if p.id == prefix_list_id), None)
+
+    @functools.cached_property
+    def route_index(self) -> "RouteIndex":
+        """The route table's routes and their prefix lists' entries, parsed once for every
+        address of every run that uses this inventory (:class:`engine.routes.RouteIndex`).
+
+        Cached in the instance's ``__dict__`` (a frozen dataclass allows that; fields, equality
+        and ``dataclasses.replace`` ignore it: a replaced inventory builds its own)."""
+        from s3_route_agent.engine.routes import RouteIndex
+        return RouteIndex(self.route_table.routes if self.route_table else (), self)
 
     def endpoint(self, endpoint_id: str) -> VpcEndpoint | None:
         """The S3 endpoint with this id: one of this VPC's, or a remote one an address led to."""

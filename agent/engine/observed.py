@@ -31,7 +31,7 @@ from s3_route_agent.engine.hostnames import parse_s3_host
 from s3_route_agent.engine.model import (AddressVerdict, Expect, Facts, Inventory,
                                          NetworkInterface, PathKind, RouteTargetKind, Status,
                                          Target)
-from s3_route_agent.engine.routes import S3RangeIndex
+from s3_route_agent.engine.routes import S3RangeIndex, s3_range_index
 from s3_route_agent.engine.verdict import path_for_address
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class S3Membership:
         """Rules from ``facts`` (inventory, S3 ranges), proxy (address, port) pairs and the
         addresses S3 names resolved to."""
         self.facts = facts
-        self.ranges = ranges or S3RangeIndex(facts.s3_ranges)
+        self.ranges = ranges or s3_range_index(tuple(facts.s3_ranges))
         inventory = facts.inventory
         self._prefix_list: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self._endpoint_addresses: set[str] = set()

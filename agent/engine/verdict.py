@@ -20,7 +20,7 @@ from s3_route_agent.engine.hostnames import HostForm, S3HostForm, parse_s3_host
 from s3_route_agent.engine.model import (AddressVerdict, DnsAnswer, Facts, Inventory,
                                          NetworkInterface, PathKind, RouteTargetKind, Status,
                                          Target, TargetVerdict)
-from s3_route_agent.engine.routes import S3RangeIndex, address_family, route_for_address
+from s3_route_agent.engine.routes import S3RangeIndex, address_family, s3_range_index
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def routed_path(ip: str, facts: Facts, ranges: S3RangeIndex,
         evidence.append(f"No route table is known for subnet {inventory.subnet_id}.")
         return AddressVerdict(ip, family, PathKind.UNKNOWN, s3_region=s3_region,
                               evidence=tuple(evidence))
-    match, unknown_lists = route_for_address(ip, table.routes, inventory)
+    match, unknown_lists = inventory.route_index.match(ip)  # parsed once per inventory
     eni = _interface_for(ip, inventory.interfaces)
     why_table = ("explicitly associated with" if table.association == "explicit"
                  else "the VPC's main table, used by")
@@ -321,7 +321,7 @@ def _global_answer_note(target: Target, form: S3HostForm,
 def verdict_for_target(target: Target, answer: DnsAnswer | None, facts: Facts,
                        ranges: S3RangeIndex | None = None) -> TargetVerdict:
     """The path, status and reasons for one target from its DNS answer and the facts."""
-    ranges = ranges or S3RangeIndex(facts.s3_ranges)
+    ranges = ranges or s3_range_index(tuple(facts.s3_ranges))
     region = facts.region
     form = parse_s3_host(target.host)
     notes = _host_notes(target, form, region)
@@ -420,7 +420,7 @@ def _blocked_phrase(verdict: AddressVerdict) -> str:
 def evaluate(targets: Iterable[Target], answers: dict[str, DnsAnswer], facts: Facts,
              ) -> tuple[TargetVerdict, ...]:
     """Verdicts for every target, with one range index shared across them."""
-    ranges = S3RangeIndex(facts.s3_ranges)
+    ranges = s3_range_index(tuple(facts.s3_ranges))
     return tuple(verdict_for_target(t, answers.get(t.host), facts, ranges) for t in targets)
 
 

@@ -22,10 +22,8 @@ from s3_route_agent.engine.evidence import (ProbeEvidence, ProxyEvidence, ProxyR
 from s3_route_agent.engine.model import (PRIVATE_PATHS, Facts, PathKind, RouteTargetKind, Status,
                                          TargetVerdict)
 from s3_route_agent.engine.proxy import ProxyDecision, decide_proxy, proxy_address
-from s3_route_agent.engine.reconcile import reconcile
-from s3_route_agent.engine.routes import S3RangeIndex
+from s3_route_agent.engine.routes import S3RangeIndex, s3_range_index
 from s3_route_agent.engine.verdict import path_for_address
-from s3_route_agent.live.oracle_read import read_oracle
 from s3_route_agent.live.transfer import ClientFor, plan_transfer, run_transfer
 
 logger = logging.getLogger(__name__)
@@ -85,8 +83,10 @@ def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: 
 
     ``s3_client_for(plan, timeout)`` builds the S3 client of each transfer and oracle request.
     """
-    environ = os.environ if environ is None else environ
-    ranges = S3RangeIndex(facts.s3_ranges)
+    # One copy of the environment per run: each target's proxy decision reads all of it, and
+    # os.environ decodes every name and value on each pass.
+    environ = dict(os.environ) if environ is None else environ
+    ranges = s3_range_index(tuple(facts.s3_ranges))
     region = facts.region or config.aws.region or "us-east-1"
     nat_addresses = tuple(a for n in (facts.inventory.nat_gateways if facts.inventory else ())
                           for a in n.private_addresses)
@@ -110,6 +110,9 @@ def apply_live(config: AgentConfig, verdicts: tuple[TargetVerdict, ...], facts: 
                 or verdict.path in (PathKind.UNRESOLVED, PathKind.UNKNOWN):
             out.append(verdict)
             continue
+        # Only transfers and probes need these (a check without them never loads them).
+        from s3_route_agent.engine.reconcile import reconcile
+        from s3_route_agent.live.oracle_read import read_oracle
         proxy_ip = verdict.proxy.proxy_address if verdict.proxy else None
         transfer: TransferResult | None = None
         oracle = None

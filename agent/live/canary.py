@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from s3_route_agent.aws import botocore_errors, client_error
 logger = logging.getLogger(__name__)
 
 
@@ -51,7 +50,7 @@ def _gone(client: Any, canary: InFlightCanary) -> bool:
     """True when HEAD says the key does not exist (404)."""
     try:
         client.head_object(Bucket=canary.bucket, Key=canary.key)
-    except ClientError as exc:
+    except client_error() as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = exc.response.get("Error", {}).get("Code")
         if status == 404 or code in ("404", "NoSuchKey", "NotFound"):
@@ -118,7 +117,7 @@ class CanaryRegistry:
                     if deadline - clock() <= 0.05 or _gone(client, canary):
                         deleted = True
                         break
-            except (ClientError, BotoCoreError) as exc:
+            except botocore_errors() as exc:
                 results.append(DrainResult(canary, False, f"DELETE of {where} failed: {exc}"))
                 continue
             if deleted:

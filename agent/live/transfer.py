@@ -32,8 +32,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from s3_route_agent.aws import botocore_error, client_error
 from s3_route_agent.engine.evidence import TransferPlan, TransferResult, TransferStep
 from s3_route_agent.engine.hostnames import GLOBAL_ENDPOINT_REGION, HostForm, parse_s3_host
 from s3_route_agent.engine.model import Expect, Target
@@ -240,12 +239,12 @@ def run_step(name: str, recorder: ConnectionRecorder,
         meta = response.get("ResponseMetadata", {})
         recorder.note(ok=True, http_status=meta.get("HTTPStatusCode"),
                       request_id=meta.get("RequestId"), bytes=size)
-    except ClientError as exc:
+    except client_error() as exc:
         meta = exc.response.get("ResponseMetadata", {})
         recorder.note(http_status=meta.get("HTTPStatusCode"), request_id=meta.get("RequestId"),
                       error_code=exc.response.get("Error", {}).get("Code") or "ClientError",
                       error_message=str(exc.response.get("Error", {}).get("Message") or exc))
-    except BotoCoreError as exc:
+    except botocore_error() as exc:
         recorder.note(error_code="network_error", error_message=f"{type(exc).__name__}: {exc}")
     finally:
         recorder.note(total_ms=(time.perf_counter() - started) * 1000)

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 from s3_route_agent import __version__
 from s3_route_agent.engine.evidence import Corroboration
 from s3_route_agent.engine.model import Identity, Inventory, Status, TargetVerdict
-from s3_route_agent.engine.observed import ObservedName, ObservedSection
-from s3_route_agent.redact import redact_obj
+from s3_route_agent.redact import redact_document
 
 if TYPE_CHECKING:
+    from s3_route_agent.engine.observed import ObservedName, ObservedSection
     from s3_route_agent.report.policies import PoliciesSection
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Report:
     def document(self) -> dict[str, Any]:
         """The JSON document with every signature, credential and token redacted: what JSON
         sinks write and what ``check --format json`` prints."""
-        return redact_obj(self.to_dict())
+        return redact_document(self.to_dict())
 
     def to_json(self) -> str:
         """The redacted document as one line of JSON (JSON Lines friendly)."""

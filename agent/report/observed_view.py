@@ -5,8 +5,12 @@ top-like screen of ``s3-route-agent observe`` (sorted by bytes, the path coloure
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+
 from s3_route_agent.engine.model import Facts
-from s3_route_agent.engine.observed import Flow, ObservedSection
+
+if TYPE_CHECKING:  # annotations only: a report without observation never loads the engine's
+    from s3_route_agent.engine.observed import Flow, ObservedSection  # observation module
 
 logger = logging.getLogger(__name__)
 

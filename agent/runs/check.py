@@ -10,28 +10,31 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from s3_route_agent.collectors.bucket_facts import BucketFactsCache
-from s3_route_agent.collectors.connections import TrafficCollectors
-from s3_route_agent.collectors.flow_logs import CycleCorroboration
-from s3_route_agent.collectors.inventory import collect_inventory
 from s3_route_agent.collectors.inventory_cache import InventoryCache
 from s3_route_agent.config import AgentConfig, targets_for
 from s3_route_agent.engine.model import (BucketFacts, DnsAnswer, Facts, Identity, Inventory,
                                          S3Range, Status, Target, TargetVerdict)
 from s3_route_agent.engine.defaults import judge_default_targets
-from s3_route_agent.engine.observed import DiscoveredTarget, LookupWindow
 from s3_route_agent.engine.verdict import evaluate, overall_status
 from s3_route_agent.errors import AgentError
 from s3_route_agent.live.apply import apply_live
-from s3_route_agent.live.transfer import ClientFor
 from s3_route_agent.report.document import Report, RunFacts, unknown_report
 from s3_route_agent.report.policies import policies_section, unexplained_denials
-from s3_route_agent.runs.observe import discovered_for, observe_step, with_discovery_evidence
+
+if TYPE_CHECKING:
+    # Imported where used: a warm run with observation off loads neither the socket and
+    # process collectors, nor the flow-log step, nor the EC2 collector (issue 13).
+    from s3_route_agent.collectors.connections import TrafficCollectors
+    from s3_route_agent.engine.observed import DiscoveredTarget
+    from s3_route_agent.collectors.flow_logs import CycleCorroboration
+    from s3_route_agent.live.transfer import ClientFor
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +138,12 @@ def inventory_for(deps: CheckDeps, config: AgentConfig, identity: Identity,
     cached = cache.load() if cache else None
     if cached and cached.fresh and not force_refresh and cached.covers(
             addresses, identity.security_group_ids):
-        source.origin, source.age_seconds = "cache", cached.age_seconds
-        return InventoryOutcome(cached.inventory)
+        every = config.inventory.route_check_seconds
+        if cache is None or not cached.routes_due(every, cache.clock()) or route_table_unchanged(
+                deps, identity, cached.inventory, cache, source):
+            source.origin, source.age_seconds = "cache", cached.age_seconds
+            return InventoryOutcome(cached.inventory)
+    from s3_route_agent.collectors.inventory import collect_inventory
     try:
         client = deps.ec2_client(identity.region)
         with counting_ec2_calls(client, source):
@@ -158,6 +165,35 @@ def inventory_for(deps: CheckDeps, config: AgentConfig, identity: Identity,
         cache.store(inventory, addresses)
     source.origin, source.age_seconds = "api", 0.0
     return InventoryOutcome(inventory)
+
+
+def route_table_unchanged(deps: CheckDeps, identity: Identity, inventory: Inventory,
+                          cache: InventoryCache, source: InventorySource) -> bool:
+    """The route check between refreshes: one DescribeRouteTables call. True (the cached facts
+    stand; the check is recorded) when the subnet's route table is the cached one, or when the
+    check fails (throttled, unreachable: the cached facts are within their TTL, the next run
+    asks again); False when it changed, and the caller refreshes everything.
+
+    Routes decide the path (VPC user guide, "Route priority"), and most changes that move S3
+    traffic show there: a gateway endpoint added, removed or (dis)associated adds or removes its
+    prefix-list route ("Gateway endpoints": "we automatically add a route ... to the route
+    tables you select"), a NAT or internet gateway route replaced, the subnet moved to another
+    table.
+    """
+    from s3_route_agent.collectors.inventory import current_route_table, route_table_signature
+    try:
+        client = deps.ec2_client(identity.region)
+        with counting_ec2_calls(client, source):
+            table = current_route_table(client, identity.vpc_id, identity.subnet_id)
+    except AgentError as exc:
+        logger.warning("route check failed (%s); using the cached facts", exc.message)
+        return True
+    if route_table_signature(table) == route_table_signature(inventory.route_table):
+        cache.mark_routes_checked()
+        return True
+    logger.info("route check: the route table of %s changed; fetching every fact again",
+                identity.subnet_id)
+    return False
 
 
 def checked_buckets(config: AgentConfig, targets: Iterable[Target]) -> tuple[str, ...]:
@@ -204,6 +240,9 @@ def planned_targets(config: AgentConfig, region: str, traffic: TrafficCollectors
     """The targets a run checks: the configured ones, else the defaults plus (bounded) the names
     the host's software was seen resolving or using; and those discovered names' evidence."""
     targets: tuple[Target, ...] = targets_for(config, region)
+    if traffic is None:     # the observation's modules load only when observing
+        return targets, ()
+    from s3_route_agent.runs.observe import discovered_for
     discovered = discovered_for(config, traffic, targets)
     return targets + tuple(d.target for d in discovered), discovered
 
@@ -212,6 +251,36 @@ def check_targets(config: AgentConfig, region: str,
                   traffic: TrafficCollectors | None) -> tuple[Target, ...]:
     """The targets ``check`` would use (what ``validate-config`` prints)."""
     return planned_targets(config, region, traffic if config.observe.enabled else None)[0]
+class _BackgroundCall:
+    """``fn()`` started in a thread now; :meth:`result` waits for it (and re-raises)."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                self._box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._box["error"] = exc
+        self._thread = threading.Thread(target=target, name="bucket-facts", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        """What ``fn`` returned (its exception raised here)."""
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box.get("value")
+
+
+def _bucket_api_needed(deps: CheckDeps, buckets: tuple[str, ...], force_refresh: bool) -> bool:
+    """True when some bucket's facts must come from S3 (none fresh in the cache)."""
+    if deps.bucket_facts is None or not buckets:
+        return False
+    if force_refresh or deps.bucket_cache is None:
+        return True
+    fresh = deps.bucket_cache().load_fresh()
+    return any(b not in fresh for b in buckets)
 
 
 def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False) -> CheckResult:
@@ -232,8 +301,15 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
         traffic.begin_run()
     dns_started = deps.clock()
     answers = {host: deps.resolve(host) for host in dict.fromkeys(t.host for t in targets)}
-    window = LookupWindow(tuple(answers), dns_started, deps.clock())
+    dns_ended = deps.clock()
     source = InventorySource()
+    # Bucket facts (issue 4 sections 2 and 3): their failures are facts in the policies
+    # section, never errors that change a path or the status. When S3 must be asked, that runs
+    # beside the EC2 inventory: the two wait on different services (a cold run's wall time).
+    bucket_names = checked_buckets(config, targets)
+    bucket_job = _BackgroundCall(lambda: bucket_facts_for(
+        deps, bucket_names, identity.region, source, force_refresh)) if _bucket_api_needed(
+        deps, bucket_names, force_refresh) else None
     outcome = inventory_for(deps, config, identity, private_addresses(answers.values()),
                             source, force_refresh)
     inventory, problems = outcome.inventory, list(outcome.problems)
@@ -242,16 +318,17 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
     except AgentError as exc:
         ranges = ()
         errors.append(exc.message)
-    # Bucket facts (issue 4 sections 2 and 3): their failures are facts in the policies
-    # section, never errors that change a path or the status.
-    buckets, origins = bucket_facts_for(deps, checked_buckets(config, targets), identity.region,
-                                        source, force_refresh)
+    buckets, origins = (bucket_job.result() if bucket_job is not None else bucket_facts_for(
+        deps, bucket_names, identity.region, source, force_refresh))
     facts = Facts(identity=identity, inventory=inventory, s3_ranges=ranges,
                   problems=tuple(problems), stale=outcome.stale,
                   stale_warning=outcome.stale_warning,
                   bucket_regions=tuple((b.bucket, b.region) for b in buckets if b.region),
                   ephemeral_ports=deps.ephemeral_ports() if deps.ephemeral_ports else None)
-    verdicts = with_discovery_evidence(evaluate(targets, answers, facts), discovered)
+    verdicts = evaluate(targets, answers, facts)
+    if discovered:
+        from s3_route_agent.runs.observe import with_discovery_evidence
+        verdicts = with_discovery_evidence(verdicts, discovered)
     # Live evidence (issue 3): proxies, test transfer, probes; may only make a status worse.
     live = apply_live(config, verdicts, facts, deps.s3_client_for)
     verdicts = live.verdicts
@@ -263,6 +340,9 @@ def run_check(config: AgentConfig, deps: CheckDeps, force_refresh: bool = False)
     # The host's own S3 flows (issue 11), from this run's facts: no extra AWS call.
     observed = None
     if traffic is not None:
+        from s3_route_agent.engine.observed import LookupWindow
+        from s3_route_agent.runs.observe import observe_step
+        window = LookupWindow(tuple(answers), dns_started, dns_ended)
         observed = observe_step(config, traffic, facts, answers, (window,))
         traffic.end_run()
     # Day-one rule: a default target nobody configured pages only when the host uses it.

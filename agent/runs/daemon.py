@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
@@ -139,34 +140,80 @@ class StepTimeout(AgentError):
     """A step of a cycle ran past its timeout (or the daemon is stopping)."""
 
 
+class _StepJob:
+    """One step handed to a worker: its function, and its outcome once done."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.box: dict[str, Any] = {}
+
+
+class _StepWorkers:
+    """Threads that run steps, kept between steps (issue 13: a new thread per step cost about
+    half a millisecond of CPU, seven times a cycle). A step takes an idle worker, or a new one
+    when none is idle, so a step stuck in a blocking call (left behind by its caller) never
+    delays another: it only keeps its own worker busy. At most ``MAX_IDLE`` idle workers are
+    kept; a worker finding the idle list full ends."""
+
+    MAX_IDLE = 8
+
+    def __init__(self) -> None:
+        self._idle: list[queue.SimpleQueue[_StepJob]] = []
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[[], Any], what: str) -> _StepJob:
+        """Start ``fn`` on a worker; the job's ``done`` is set when it has finished."""
+        job = _StepJob(fn)
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), name=f"step:{what}",
+                             daemon=True).start()
+        inbox.put(job)
+        return job
+
+    def _work(self, inbox: queue.SimpleQueue[_StepJob]) -> None:
+        while True:
+            job = inbox.get()
+            try:
+                job.box["value"] = job.fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                job.box["error"] = exc
+            with self._lock:
+                # Idle again before the caller hears of it, so its next step finds this worker.
+                keep = len(self._idle) < self.MAX_IDLE
+                if keep:
+                    self._idle.append(inbox)
+            job.done.set()
+            if not keep:
+                return
+
+
+_STEP_WORKERS = _StepWorkers()
+
+
 def call_with_timeout(fn: Callable[[], Any], timeout: float, what: str,
                       cancel: threading.Event | None = None) -> Any:
     """``fn()`` in a helper thread; StepTimeout after ``timeout`` s or as soon as ``cancel`` is set.
 
-    A thread cannot be killed: a step stuck in a blocking call is left behind (daemon thread) and
-    its result dropped. The timeouts of the collectors themselves normally end it soon after.
+    A thread cannot be killed: a step stuck in a blocking call is left behind (its worker stays
+    busy) and its result dropped. The timeouts of the collectors themselves normally end it soon
+    after.
     """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"step:{what}", daemon=True)
-    thread.start()
+    job = _STEP_WORKERS.run(fn, what)
     deadline = time.monotonic() + timeout
-    while thread.is_alive():
+    while not job.done.is_set():
         if cancel is not None and cancel.is_set():
             raise StepTimeout("stopping", f"{what}: abandoned, the agent is stopping")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise StepTimeout("timeout", f"{what}: no answer within {timeout:g} s")
-        thread.join(min(remaining, 0.2))
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+        job.done.wait(min(remaining, 0.2))
+    if "error" in job.box:
+        raise job.box["error"]
+    return job.box.get("value")
 
 
 def deps_with_timeouts(deps: CheckDeps, timeout: float, cancel: threading.Event) -> CheckDeps:

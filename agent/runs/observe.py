@@ -26,7 +26,7 @@ from s3_route_agent.engine.observed import (DiscoveredTarget, LookupWindow, Obse
                                             discovered_targets, host_sightings,
                                             judge_observation)
 from s3_route_agent.engine.proxy import decide_proxy, proxy_address
-from s3_route_agent.engine.routes import S3RangeIndex
+from s3_route_agent.engine.routes import s3_range_index
 from s3_route_agent.errors import AgentError
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def observe_step(config: AgentConfig, traffic: TrafficCollectors, facts: Facts,
     state, problems = traffic.load_state()
     region = facts.region or config.aws.region or "us-east-1"
     membership = S3Membership(
-        facts, S3RangeIndex(facts.s3_ranges), proxy_endpoints(config, region, environ),
+        facts, s3_range_index(tuple(facts.s3_ranges)), proxy_endpoints(config, region, environ),
         s3_answer_addresses(answers, state) | {a for s in sightings for a in s.addresses})
     observation = traffic.observer.look(membership.networks())
     agent_answers = {host: [a.ip for a in answer.addresses]

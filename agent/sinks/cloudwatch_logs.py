@@ -44,7 +44,8 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from s3_route_agent.report.document import Report
+from s3_route_agent.report.document import Report, render_json
+from s3_route_agent.report.logs_event import logs_event
 from s3_route_agent.sinks.base import Sink
 from s3_route_agent.statefile import read_state_json, replace_file, set_aside
 
@@ -575,7 +576,9 @@ class CloudWatchLogsSink(Sink):
 
     def emit(self, report: Report) -> None:
         """Spool the report durably and wake the sender; never waits for the network."""
-        message = report.to_json()
+        # As one event Logs Insights discovers whole: trimmed beyond its 200 fields per event
+        # (report/logs_event.py); the file and stdout sinks keep the full report.
+        message = render_json(logs_event(report.document))
         if len(message.encode("utf-8")) > MAX_EVENT_BYTES:
             self.spool.count_dropped(1)
             logger.error("report %s is larger than a log event may be (%d bytes); dropped",

@@ -97,3 +97,32 @@ def test_imds_ignores_proxy_environment(monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     with LocalImdsServer(META) as imds:
         assert resolve_identity(client(imds.url), None, None, None).vpc_id == "vpc-bbb"
+
+
+def test_a_kept_client_reuses_its_token_and_the_fixed_facts():
+    """The daemon asks every cycle: the second identity costs no token PUT and 4 GETs (the MAC,
+    then what can change: addresses and security groups), for the same identity."""
+    meta = InstanceMetadata(**{**META.__dict__, "security_group_ids": ("sg-aaa",)})
+    with LocalImdsServer(meta) as imds:
+        kept = client(imds.url)
+        first = resolve_identity(kept, None, None, None)
+        asked = len(imds.requests)
+        second = resolve_identity(kept, None, None, None)
+        again = imds.requests[asked:]
+    assert asked == 11
+    assert [r.method for r in again] == ["GET"] * 4
+    assert {r.path.rsplit("/", 1)[-1] for r in again} == {
+        "mac", "local-ipv4s", "ipv6s", "security-group-ids"}
+    assert second == first and second.security_group_ids == ("sg-aaa",)
+
+
+def test_an_expired_kept_token_is_replaced_once():
+    now = [0.0]
+    with LocalImdsServer(META, clock=lambda: now[0]) as imds:
+        kept = client(imds.url, token_ttl_seconds=120)
+        resolve_identity(kept, None, None, None)
+        kept.memo["token"] = (kept.memo["token"][0], float("inf"))  # the client thinks it valid
+        now[0] = 1000.0                                              # IMDS says it expired
+        ident = resolve_identity(kept, None, None, None)
+        puts = [r for r in imds.requests if r.method == "PUT"]
+    assert ident.subnet_id == "subnet-aaa" and len(puts) == 2

@@ -168,7 +168,10 @@ def test_report_survives_outage_and_restart(tmp_path: Path, moto_server: MotoSer
 
 def test_spool_is_bounded_and_counts_drops_across_restarts(tmp_path: Path, moto_server: MotoServer,
                                                            real_report: Report) -> None:
-    size = len(real_report.to_json())
+    # What the sink spools: the report as one Logs Insights event (report/logs_event.py).
+    from s3_route_agent.report.document import render_json
+    from s3_route_agent.report.logs_event import logs_event
+    size = len(render_json(logs_event(real_report.document)))
     spool = tmp_path / "spool"
     group, stream = "/s3-route-agent/bounded", "host-b"
     down = CloudWatchLogsSink(_logs_factory(f"http://127.0.0.1:{_closed_port()}"), group, stream,
