@@ -1,6 +1,6 @@
 """Benchmark (not a test): wall and CPU time of `s3-route-agent --help` and `validate-config`
 (the example config, which sets aws.region: the region list is read from botocore's endpoint
-data), each a fresh process; medians of N runs. Bytecode is compiled first, as pip install does
+data, and IMDS is not asked), each a fresh process with fake credentials; medians of N runs. Bytecode is compiled first, as pip install does
 (see bench_vs_baseline.py).
 
     .venv/bin/python bench/bench_cli_start.py [--runs 21]
@@ -17,13 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+from s3_route_agent.devenv.localenv.environment import safe_environ
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
     """(wall, CPU) seconds of one run of ``argv``."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=safe_environ(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, argv
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
