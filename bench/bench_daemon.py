@@ -149,8 +149,11 @@ def main() -> int:
     print(f"EC2 calls per TTL refresh   {per_refresh:.1f} ({len(refreshes)} refresh(es))")
     print(f"EC2 calls per route check   {per_check:.1f} ({len(checks)} check(s))")
     print(f"EC2 calls per cached cycle  0 ({len(cached)} cycles)")
-    print(f"EC2 calls per host-hour     {per_hour:.1f} (defaults simulated: a cycle per 300 s, "
-          f"a route check per 900 s, a refresh per TTL 14,400 s less up to 10 %)")
+    if refreshes and checks:
+        print(f"EC2 calls per host-hour     {per_hour:.1f} (defaults simulated: a cycle per 300 s, "
+              f"a route check per 900 s, a refresh per TTL 14,400 s less up to 10 %)")
+    else:
+        print("EC2 calls per host-hour     not measured (no refresh or route check in this run)")
     return 0
 
 
