@@ -330,7 +330,7 @@ TEXT_WIDTH = 80
 
 def _cmd_validate(args: argparse.Namespace, wiring: Wiring) -> int:
     from s3_route_agent.config import load_effective_config, locate_config
-    from s3_route_agent.runs.check import check_targets
+    from s3_route_agent.runs.targets import check_targets
 
     if args.file and args.config and args.file != args.config:
         raise AgentError("invalid_argument", "give the config file once (FILE or --config)")

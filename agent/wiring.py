@@ -11,23 +11,22 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from s3_route_agent.aws import make_client, make_s3_client_for_endpoint
-from s3_route_agent.collectors.bucket_facts import BucketFactsCache, collect_bucket_facts
-from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
-from s3_route_agent.collectors.host_ports import read_ephemeral_port_range
-from s3_route_agent.collectors.imds import ImdsClient, identity_from_imds, resolve_identity
-from s3_route_agent.collectors.inventory_cache import InventoryCache
-from s3_route_agent.collectors.ip_ranges import load_s3_ranges
+from s3_route_agent.aws import make_client
+from s3_route_agent.collectors.imds import ImdsClient, identity_from_imds
 from s3_route_agent.config import AgentConfig
-from s3_route_agent.engine.evidence import TransferPlan
-from s3_route_agent.engine.model import BucketFacts, DnsAnswer, Identity, S3Range
 from s3_route_agent.errors import AgentError
-from s3_route_agent.runs.check import CheckDeps
 
 if TYPE_CHECKING:
-    # Imported where built: a check without observation, flow logs or sinks loads none of them.
+    # Imported where built: a command that builds no check (validate-config, init, --help) loads
+    # none of the check's collectors, and a check without observation, flow logs or sinks loads
+    # none of those.
+    from s3_route_agent.collectors.bucket_facts import BucketFactsCache
     from s3_route_agent.collectors.connections import HostObserver, TrafficCollectors
     from s3_route_agent.collectors.flow_logs import CycleCorroboration
+    from s3_route_agent.collectors.inventory_cache import InventoryCache
+    from s3_route_agent.engine.evidence import TransferPlan
+    from s3_route_agent.engine.model import BucketFacts, DnsAnswer, Identity, S3Range
+    from s3_route_agent.runs.check import CheckDeps
     from s3_route_agent.sinks import FanOut
 
 logger = logging.getLogger(__name__)
@@ -74,6 +73,7 @@ class AwsClients:
     def s3_for_plan(self, plan: TransferPlan, timeout: float) -> Any:
         """A new S3 client for one step of the test transfer or the oracle through ``plan``'s
         hostname (a new connection per step, so each step shows every phase)."""
+        from s3_route_agent.aws import make_s3_client_for_endpoint
         return make_s3_client_for_endpoint(plan.endpoint_url, plan.signing_region,
                                            plan.addressing_style, timeout)
 
@@ -90,6 +90,14 @@ def host_region(config: AgentConfig) -> str | None:
 
 def build_check_deps(config: AgentConfig, clients: AwsClients | None = None) -> CheckDeps:
     """Collectors for ``run_check`` as the config describes them."""
+    from s3_route_agent.collectors.bucket_facts import BucketFactsCache, collect_bucket_facts
+    from s3_route_agent.collectors.dns_lookup import DnsSettings, make_resolver, resolve_host
+    from s3_route_agent.collectors.host_ports import read_ephemeral_port_range
+    from s3_route_agent.collectors.imds import resolve_identity
+    from s3_route_agent.collectors.inventory_cache import InventoryCache
+    from s3_route_agent.collectors.ip_ranges import load_s3_ranges
+    from s3_route_agent.runs.check import CheckDeps
+
     clients = clients or AwsClients(config)
     imds = build_imds_client(config)
     resolver = make_resolver(DnsSettings(nameservers=config.dns.nameservers, port=config.dns.port,

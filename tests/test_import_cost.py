@@ -62,6 +62,12 @@ def test_validate_config_and_help_load_no_aws_sdk(tmp_path: Path) -> None:
     code, modules = loaded("validate-config", str(config))
     assert code == 0
     assert sdk_modules(modules) == []
+    # ... nor any collector of the check itself, nor the check, nor dnspython.
+    heavy = ("s3_route_agent.runs.check", "s3_route_agent.collectors.dns_lookup",
+             "s3_route_agent.collectors.inventory", "s3_route_agent.collectors.bucket_facts",
+             "s3_route_agent.collectors.sock_diag", "s3_route_agent.collectors.processes",
+             "dns", "urllib.request")
+    assert [m for m in heavy if m in modules] == []
     code, modules = loaded("--help")
     assert code == 0 and sdk_modules(modules) == []
     assert not [m for m in modules if m.startswith("s3_route_agent.collectors")]

@@ -19,14 +19,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from s3_route_agent.collectors.processes import CgroupIndex, InodeMapper
-from s3_route_agent.collectors.sock_diag import (CONNECTED_STATES, RemoteNetworks, TcpDumper,
-                                                 open_sock_diag)
 from s3_route_agent.engine.observed import (NameRecord, ObservedState, ProcessInfo,
                                             SocketObservation)
 from s3_route_agent.statefile import read_state_json, replace_json, set_aside
+
+if TYPE_CHECKING:
+    from s3_route_agent.collectors.sock_diag import RemoteNetworks
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +39,31 @@ class HostObserver:
     socket, its inode -> process cache and its filter program between looks."""
 
     def __init__(self, *, proc_root: str = "/proc", proc_net: Optional[str] = None,
-                 netlink_factory: Callable[[float], Any] = open_sock_diag,
+                 netlink_factory: Optional[Callable[[float], Any]] = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic,
                  own_pid: Optional[int] = None, map_budget_seconds: float = 1.0) -> None:
         """``proc_root`` is where processes are read; ``proc_net`` the fallback's tcp files
         (default ``PROC_ROOT/net``: this process's network namespace); ``netlink_factory(timeout)``
-        opens the sock_diag socket; ``own_pid`` marks the agent's own connections."""
+        opens the sock_diag socket (default: the kernel's); ``own_pid`` marks the agent's own
+        connections."""
+        # Loaded here, not with the module: reading the observed state (validate-config, the
+        # check's target list) needs neither the socket dumper nor the process mapper.
+        from s3_route_agent.collectors.processes import CgroupIndex, InodeMapper
+        from s3_route_agent.collectors.sock_diag import CONNECTED_STATES, TcpDumper, open_sock_diag
         self.proc_root = proc_root
         self.own_pid = os.getpid() if own_pid is None else own_pid
         self.clock = clock
         self.monotonic = monotonic
+        self._connected_states = CONNECTED_STATES
         self.dumper = TcpDumper(proc_net or os.path.join(proc_root, "net"),
-                                netlink_factory=netlink_factory)
+                                netlink_factory=netlink_factory or open_sock_diag)
         self.mapper = InodeMapper(proc_root, cgroup_index=CgroupIndex(), first_pids=(self.own_pid,),
                                   budget_seconds=map_budget_seconds, clock=monotonic)
         self._networks: tuple[tuple[str, ...], RemoteNetworks] | None = None
 
     def _filter(self, networks: Sequence[str]) -> RemoteNetworks:
+        from s3_route_agent.collectors.sock_diag import RemoteNetworks
         key = tuple(networks)
         if self._networks is None or self._networks[0] != key:
             self._networks = (key, RemoteNetworks(key))
@@ -75,7 +82,7 @@ class HostObserver:
                                             "ranges, no S3 name resolved): nothing to look for",))
         try:
             remote = self._filter(networks)
-            sockets, problems = self.dumper.dump(CONNECTED_STATES, (4, 6), remote)
+            sockets, problems = self.dumper.dump(self._connected_states, (4, 6), remote)
             source = self.dumper.last_source
             notes = list(self.dumper.notes)
         except Exception as exc:  # noqa: BLE001 - an observation never fails a check

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from s3_route_agent.collectors.bucket_facts import BucketFactsCache
 from s3_route_agent.collectors.inventory_cache import InventoryCache
-from s3_route_agent.config import AgentConfig, targets_for
+from s3_route_agent.config import AgentConfig
 from s3_route_agent.engine.model import (BucketFacts, DnsAnswer, Facts, Identity, Inventory,
                                          S3Range, Status, Target, TargetVerdict)
 from s3_route_agent.engine.defaults import judge_default_targets
@@ -27,12 +27,12 @@ from s3_route_agent.errors import AgentError
 from s3_route_agent.live.apply import apply_live
 from s3_route_agent.report.document import Report, RunFacts, unknown_report
 from s3_route_agent.report.policies import policies_section, unexplained_denials
+from s3_route_agent.runs.targets import planned_targets
 
 if TYPE_CHECKING:
     # Imported where used: a warm run with observation off loads neither the socket and
     # process collectors, nor the flow-log step, nor the EC2 collector (issue 13).
     from s3_route_agent.collectors.connections import TrafficCollectors
-    from s3_route_agent.engine.observed import DiscoveredTarget
     from s3_route_agent.collectors.flow_logs import CycleCorroboration
     from s3_route_agent.live.transfer import ClientFor
 
@@ -235,22 +235,6 @@ def bucket_facts_for(deps: CheckDeps, buckets: Iterable[str], region: str,
     return tuple(out), origins
 
 
-def planned_targets(config: AgentConfig, region: str, traffic: TrafficCollectors | None,
-                    ) -> tuple[tuple[Target, ...], tuple[DiscoveredTarget, ...]]:
-    """The targets a run checks: the configured ones, else the defaults plus (bounded) the names
-    the host's software was seen resolving or using; and those discovered names' evidence."""
-    targets: tuple[Target, ...] = targets_for(config, region)
-    if traffic is None:     # the observation's modules load only when observing
-        return targets, ()
-    from s3_route_agent.runs.observe import discovered_for
-    discovered = discovered_for(config, traffic, targets)
-    return targets + tuple(d.target for d in discovered), discovered
-
-
-def check_targets(config: AgentConfig, region: str,
-                  traffic: TrafficCollectors | None) -> tuple[Target, ...]:
-    """The targets ``check`` would use (what ``validate-config`` prints)."""
-    return planned_targets(config, region, traffic if config.observe.enabled else None)[0]
 class _BackgroundCall:
     """``fn()`` started in a thread now; :meth:`result` waits for it (and re-raises)."""
 
