@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 
 from s3_route_agent.aws import make_client  # noqa: E402
 from s3_route_agent.sinks.cloudwatch_logs import encode_record  # noqa: E402
+from s3_route_agent.devenv.faults import fill_filesystem  # noqa: E402
 from s3_route_agent.devenv.localenv.environment import (DEMO_BUCKET, LocalEnvironment,  # noqa: E402
                                                         demo_targets, safe_environ)
 
@@ -192,23 +193,6 @@ def small_tmpfs(size: str) -> Iterator[Path | None]:
             subprocess.run(["umount", str(where)], capture_output=True)
         with contextlib.suppress(OSError):
             where.rmdir()
-
-
-def fill(directory: Path) -> Path:
-    """Fill the file system of ``directory``; returns the filler file."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for chunk in (1 << 20, 4096, 1):
-            while True:
-                try:
-                    if os.write(fd, b"\0" * chunk) < chunk:
-                        break
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
-    return filler
 
 
 class Daemons:
@@ -365,7 +349,7 @@ def main() -> int:
         run_phase("DNS failing", 120 / c)
         dns.failing = False
         if disk is not None:
-            filler = fill(disk)
+            filler = fill_filesystem(disk)
             run_phase("disk full", 120 / c)
             filler.unlink()
         else:

@@ -18,7 +18,7 @@ import functools
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Union
+from typing import Iterable, Iterator, Union
 
 from s3_route_agent.engine.model import Inventory, Route, RouteMatch, RouteOrigin, S3Range
 
@@ -120,26 +120,10 @@ class RouteIndex:
         self._by_length: dict[int, dict[int, dict[int, list[tuple[int, _Candidate]]]]] = {
             4: {}, 6: {}}
         unknown: list[str] = []
-        order = 0
-        for route in routes:
-            if route.is_prefix_list:
-                plist = inventory.prefix_list(route.destination)
-                if plist is None:
-                    unknown.append(route.destination)
-                    continue
-                cidrs: Iterable[str] = plist.cidrs
-            else:
-                cidrs = (route.destination,)
-            rank = _route_rank(route)
-            for cidr in cidrs:
-                try:
-                    net = ipaddress.ip_network(cidr, strict=False)
-                except ValueError:
-                    continue
-                by_network = self._by_length[net.version].setdefault(net.prefixlen, {})
-                by_network.setdefault(int(net.network_address), []).append(
-                    (order, _Candidate(route, net.prefixlen, rank, str(net))))
-                order += 1
+        for order, (route, net) in enumerate(_route_networks(routes, inventory, unknown)):
+            by_network = self._by_length[net.version].setdefault(net.prefixlen, {})
+            by_network.setdefault(int(net.network_address), []).append(
+                (order, _Candidate(route, net.prefixlen, _route_rank(route), str(net))))
         self.unknown_prefix_lists: tuple[str, ...] = tuple(unknown)
         # Longest first; each with the mask that keeps its network bits.
         self._lengths: dict[int, list[tuple[int, int, dict[int, list[tuple[int, _Candidate]]]]]] = {}
@@ -184,11 +168,24 @@ def scan_route_for_address(ip: str, routes: Iterable[Route], inventory: Inventor
     addr = ipaddress.ip_address(ip)
     candidates: list[_Candidate] = []
     unknown_lists: list[str] = []
+    for route, net in _route_networks(routes, inventory, unknown_lists):
+        if net.version == addr.version and addr in net:  # rule 3: families apart
+            candidates.append(_Candidate(route, net.prefixlen, _route_rank(route), str(net)))
+    if not candidates:
+        return None, tuple(unknown_lists)
+    return _choose(candidates), tuple(unknown_lists)
+
+
+def _route_networks(routes: Iterable[Route], inventory: Inventory, unknown: list[str],
+                    ) -> Iterator[tuple[Route, IPNetwork]]:
+    """Each route with each network it covers, in table order: its CIDR, or every entry of the
+    prefix list it names (an id whose entries are not known is appended to ``unknown``); a CIDR
+    that does not parse covers nothing."""
     for route in routes:
         if route.is_prefix_list:
             plist = inventory.prefix_list(route.destination)
             if plist is None:
-                unknown_lists.append(route.destination)
+                unknown.append(route.destination)
                 continue
             cidrs: Iterable[str] = plist.cidrs
         else:
@@ -198,11 +195,7 @@ def scan_route_for_address(ip: str, routes: Iterable[Route], inventory: Inventor
                 net = ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 continue
-            if net.version == addr.version and addr in net:  # rule 3: families apart
-                candidates.append(_Candidate(route, net.prefixlen, _route_rank(route), str(net)))
-    if not candidates:
-        return None, tuple(unknown_lists)
-    return _choose(candidates), tuple(unknown_lists)
+            yield route, net
 
 
 def _choose(candidates: list[_Candidate]) -> RouteMatch:

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from s3_route_agent.aws import make_client
+from s3_route_agent.devenv.faults import fill_filesystem
 from s3_route_agent.devenv.localenv.world import MotoServer
 from s3_route_agent.engine.model import Expect, PathKind, Status, Target, TargetVerdict
 from s3_route_agent.report.document import Report
@@ -192,23 +193,6 @@ def small_tmpfs(size: str) -> Iterator[Path]:
         where.rmdir()
 
 
-def _fill(directory: Path) -> Path:
-    """Fill the file system of ``directory`` to the last byte; returns the filler file."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for chunk in (65536, 4096, 1):
-            while True:
-                try:
-                    if os.write(fd, b"\0" * chunk) < chunk:
-                        break
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
-    return filler
-
-
 def test_full_disk_never_tears_a_record_and_loses_nothing(tmp_path: Path,
                                                           moto_server: MotoServer) -> None:
     """Section 2: with the spool's disk full, a write that only partly fits is truncated back
@@ -220,7 +204,7 @@ def test_full_disk_never_tears_a_record_and_loses_nothing(tmp_path: Path,
         down = CloudWatchLogsSink(_factory(f"http://127.0.0.1:{_closed_port()}"), group, stream,
                                   spool, stop_flush_seconds=0.2)
         down.emit(_report(0, reason_bytes=5000))
-        filler = _fill(disk)
+        filler = fill_filesystem(disk)
         for i in (1, 2, 3):                   # the first of these only partly fits: truncated
             down.emit(_report(i, reason_bytes=5000))
         lines = _spool_lines(spool)
@@ -247,7 +231,7 @@ def test_full_disk_with_cloudwatch_up_sends_from_memory(tmp_path: Path,
                                   disk / "spool")
         sink.emit(_report(0))
         assert sink.drain(20)
-        _fill(disk)
+        fill_filesystem(disk)
         for i in (1, 2, 3):
             sink.emit(_report(i, reason_bytes=5000))
         assert sink.drain(20) and sink.spool.held == 0
