@@ -7,7 +7,10 @@ logs) lands in memory that disappears with the mount namespace and nothing touch
 local environment (moto, DNS, IMDS emulator) is started inside the same network namespace, on
 its 127.0.0.1, and is all the agent talks to. The application is a launcher at the units'
 ExecStart path that runs this checkout with the system python and this venv's site-packages
-(/root, where pyenv lives, is hidden by ProtectHome=yes).
+(/root, where pyenv lives, is hidden by ProtectHome=yes). Both are bind-mounted read-only under
+/opt/s3-route-agent/lib in the sandbox, wherever the checkout is: a clone under /tmp (a fresh
+tmpfs in the sandbox), under a 0700 directory or under /root would otherwise be out of the
+service user's reach.
 
 Teardown: SIGRTMIN+4 (poweroff) to the sandbox's PID 1, then SIGKILL by that PID, which ends
 every process of its pid namespace; processes are only ever addressed by their PID.
@@ -35,11 +38,14 @@ SYSTEMD = Path("/lib/systemd/systemd")
 EXEC_START = "/opt/s3-route-agent/bin/s3-route-agent"
 CONFIG = "/etc/s3-route-agent/config.yaml"
 SYSTEM_PYTHON = Path("/usr/bin/python3")
+# Where the sandbox sees this checkout's package and this venv's site-packages (bind mounts).
+SANDBOX_LIB = "/opt/s3-route-agent/lib"
+SANDBOX_SITE = SANDBOX_LIB + "/site-packages"
 CAP_NET_RAW = 1 << 13  # capability number 13 (linux/capability.h)
 
 BOOT = r"""
 set -eu
-T=$1; PAYLOAD=$2
+T=$1; PAYLOAD=$2; AGENT=$3; PURELIB=$4; ASSETS=$5
 mount -t tmpfs -o mode=0755 s3ra-sandbox "$T"
 mkdir -p "$T/upper" "$T/work" "$T/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$T/upper,workdir=$T/work" "$T/root"
@@ -57,6 +63,12 @@ mount -t tmpfs -o mode=0755 run "$R/run"
 mount -t tmpfs -o mode=1777 tmp "$R/tmp"
 ip link set lo up
 cp -a "$PAYLOAD/." "$R/"
+# The checkout's package, the venv's site-packages and the test's helper scripts, read-only.
+L=$R/opt/s3-route-agent/lib
+for pair in "$AGENT:$L/s3_route_agent" "$PURELIB:$L/site-packages" "$ASSETS:$L/test-assets"; do
+  src=${pair%%:*}; dst=${pair#*:}
+  mkdir -p "$dst"; mount --bind "$src" "$dst"; mount -o remount,bind,ro "$dst"
+done
 # What the package's postinst does: the user from the shipped sysusers file.
 chroot "$R" systemd-sysusers /usr/lib/sysusers.d/s3-route-agent.conf
 chroot "$R" useradd --system --no-create-home cwagent
@@ -121,7 +133,8 @@ class Sandbox:
         launcher.write_text(textwrap.dedent(f"""\
             #!{SYSTEM_PYTHON} -s
             import site, sys
-            site.addsitedir({sysconfig.get_paths()["purelib"]!r})
+            sys.path.insert(0, {SANDBOX_LIB!r})
+            site.addsitedir({SANDBOX_SITE!r})
             from s3_route_agent.cli import main
             sys.exit(main())
             """))
@@ -138,7 +151,8 @@ class Sandbox:
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--pid", "--net", "--cgroup", "--uts", "--fork",
              "--kill-child", "--propagation", "private", "sh", str(script), str(target),
-             str(self.payload())], stdout=self.log, stderr=subprocess.STDOUT, text=True,
+             str(self.payload()), str(ROOT / "agent"), sysconfig.get_paths()["purelib"],
+             str(Path(__file__).parent)], stdout=self.log, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
         deadline = time.monotonic() + 30
         while self.pid1 is None and time.monotonic() < deadline:
@@ -258,9 +272,10 @@ def test_units_under_a_real_systemd(sandbox: Sandbox) -> None:
     # 2. The local environment inside the sandbox's network namespace writes the real config.
     env = subprocess.Popen(sandbox.command(str(SYSTEM_PYTHON), "-s", "-c",
                                            "import site, runpy, sys; "
-                                           f"site.addsitedir({sysconfig.get_paths()['purelib']!r}); "
+                                           f"sys.path.insert(0, {SANDBOX_LIB!r}); "
+                                           f"site.addsitedir({SANDBOX_SITE!r}); "
                                            f"sys.argv = ['serve', {CONFIG!r}]; "
-                                           f"runpy.run_path({str(Path(__file__).with_name('serve_localenv.py'))!r}, run_name='__main__')"),
+                                           f"runpy.run_path({SANDBOX_LIB + '/test-assets/serve_localenv.py'!r}, run_name='__main__')"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert env.stdout is not None
