@@ -438,7 +438,7 @@ def _cmd_explain(args: argparse.Namespace, wiring: Wiring) -> int:
                                Expect(args.expect) if args.expect else None, args.bucket)
     # Redacted as check's stdout is (the explanation embeds the check report).
     emit(render_json(redact_obj(explanation.to_dict())) if args.format == "json"
-         else redact(render_explanation(explanation)))
+         else redact(render_explanation(explanation, width=TEXT_WIDTH)))
     if explanation.status is not Status.OK:
         summary = explanation.check.report.summary or explanation.status.name
         print(f"{PROG}: {redact(summary)}", file=sys.stderr)

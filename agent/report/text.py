@@ -38,10 +38,11 @@ def shorten(text: str, width: int) -> str:
     return text[:width - 3 - tail] + "..." + text[len(text) - tail:]
 
 
-def fit_lines(lines: list[str], width: int) -> list[str]:
+def fit_lines(lines: list[str], width: int, *, break_long_words: bool = True) -> list[str]:
     """Every line at most ``width`` columns: long lines are wrapped at spaces, continuation
     lines indented under the text (after a ``- `` bullet); a word longer than a line (a long
-    interface-endpoint name) is cut."""
+    interface-endpoint name) is cut, or with ``break_long_words=False`` kept whole on a line of
+    its own (where a reader copies names and commands)."""
     import textwrap
     out: list[str] = []
     for line in lines:
@@ -52,7 +53,8 @@ def fit_lines(lines: list[str], width: int) -> list[str]:
         body = line[len(indent):]
         hang = indent + ("  " if body[:2] in ("- ", "! ") else "    ")
         out.extend(textwrap.wrap(body, width=width, initial_indent=indent,
-                                 subsequent_indent=hang, break_on_hyphens=False) or [line])
+                                 subsequent_indent=hang, break_on_hyphens=False,
+                                 break_long_words=break_long_words) or [line])
     return out
 
 

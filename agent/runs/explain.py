@@ -477,8 +477,9 @@ def _s3express_gateway_fixes(form: S3HostForm, inventory: Inventory, region: str
     return fixes
 
 
-def render_explanation(explanation: Explanation) -> str:
-    """The walk-through as text."""
+def render_explanation(explanation: Explanation, width: int | None = None) -> str:
+    """The walk-through as text; with ``width``, lines wrapped to fit it (a name or command
+    longer than a line is kept whole, to be copied)."""
     lines = [f"explain {explanation.host}: {explanation.status.name}"]
     for index, (title, body) in enumerate(explanation.sections, start=1):
         lines.append("")
@@ -490,4 +491,7 @@ def render_explanation(explanation: Explanation) -> str:
         lines.extend(f"   - {fix}" for fix in explanation.fixes)
     else:
         lines.append("Nothing to change: the path is as expected.")
+    if width is not None:
+        from s3_route_agent.report.text import fit_lines
+        lines = fit_lines(lines, width, break_long_words=False)
     return "\n".join(lines)

@@ -37,10 +37,18 @@ def run_cli(capsys, *argv: str, wiring=None) -> tuple[int, str, str]:
     return code, out, err
 
 
+def words(text: str) -> str:
+    """``text`` with its line breaks and indents as single spaces: explain's text is wrapped to
+    80 columns, so a sentence may continue on the next line."""
+    return " ".join(text.split())
+
+
 def test_global_name_walkthrough_and_fix(local_env, config_path, capsys):
-    code, out, _ = run_cli(capsys, "explain", "demo-bucket.s3.amazonaws.com", "--config",
-                           str(config_path))
+    code, text, _ = run_cli(capsys, "explain", "demo-bucket.s3.amazonaws.com", "--config",
+                            str(config_path))
     assert code == 2
+    assert max(len(line) for line in text.splitlines() if " " in line.strip()) <= 80
+    out = words(text)
     ids = local_env.ids
     for title in ("1. Identity", "2. Route table", "3. S3 endpoints", "4. S3 prefix list",
                   "DNS", "Routes per address", "Verdict", "What to change:"):
@@ -85,8 +93,9 @@ def test_bucket_in_another_region_and_its_policy(local_env, config_path, capsys)
             "Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": ["arn:aws:s3:::far-bucket", "arn:aws:s3:::far-bucket/*"],
             "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}}]}))
-    code, out, _ = run_cli(capsys, "explain", "far-bucket.s3.eu-west-1.amazonaws.com",
-                           "--config", str(config_path))
+    code, text, _ = run_cli(capsys, "explain", "far-bucket.s3.eu-west-1.amazonaws.com",
+                            "--config", str(config_path))
+    out = words(text)
     assert "Bucket far-bucket" in out
     assert "Region us-east-1 (GetBucketLocation)" in out
     assert "Bucket far-bucket is in us-east-1 (GetBucketLocation), not this VPC's eu-west-1" in out
