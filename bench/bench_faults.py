@@ -46,7 +46,6 @@ import contextlib
 import datetime
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -63,83 +62,12 @@ sys.path.insert(0, str(ROOT))
 
 from s3_route_agent.aws import make_client  # noqa: E402
 from s3_route_agent.sinks.cloudwatch_logs import encode_record  # noqa: E402
-from s3_route_agent.devenv.faults import fill_filesystem  # noqa: E402
+from s3_route_agent.devenv.faults import FaultyTcpEndpoint, fill_filesystem  # noqa: E402
 from s3_route_agent.devenv.localenv.environment import (DEMO_BUCKET, LocalEnvironment,  # noqa: E402
                                                         demo_targets, safe_environ)
 
 HARNESS = ROOT / "tests" / "local_transfer_agent.py"
 GROUP, STREAM = "/s3-route-agent/bench-faults", "bench-host"
-
-
-class TcpProxy:
-    """A TCP proxy on 127.0.0.1 to ``upstream_port`` whose ``mode`` the script switches: ``up``
-    forwards, ``refuse`` closes every connection at once, ``hang`` accepts and never answers.
-    Switching closes the connections of the previous mode (clients keep connections alive)."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.mode = "up"
-        self._lock = threading.Lock()
-        self._open: list[socket.socket] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def set_mode(self, mode: str) -> None:
-        """Switch to ``mode``, dropping every connection made so far."""
-        with self._lock:
-            self.mode = mode
-            for conn in self._open:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-            self._open.clear()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                mode = self.mode
-                if mode == "refuse":
-                    conn.close()
-                    continue
-                self._open.append(conn)
-            if mode == "up":
-                threading.Thread(target=self._forward, args=(conn,), daemon=True).start()
-
-    def _forward(self, conn: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-        except OSError:
-            conn.close()
-            return
-        with self._lock:
-            self._open.append(upstream)
-        try:
-            while True:
-                ready, _, _ = select.select([conn, upstream], [], [], 1.0)
-                for src in ready:
-                    data = src.recv(65536)
-                    if not data:
-                        return
-                    (upstream if src is conn else conn).sendall(data)
-        except (OSError, ValueError):     # closed by set_mode
-            return
-        finally:
-            for s in (conn, upstream):
-                with contextlib.suppress(OSError):
-                    s.close()
-
-    def close(self) -> None:
-        """Stop listening and drop every connection."""
-        self.sock.close()
-        self.set_mode("refuse")
 
 
 class UdpProxy:
@@ -291,7 +219,7 @@ def main() -> int:
     stale = max(10.0, 3600.0 / c)
     with LocalEnvironment() as env, small_tmpfs("8m") as disk:
         state = disk or work / "state"
-        ec2, cw, dns = TcpProxy(env.moto.port), TcpProxy(env.moto.port), UdpProxy(env.dns.port)
+        ec2, cw, dns = FaultyTcpEndpoint(env.moto.port), FaultyTcpEndpoint(env.moto.port), UdpProxy(env.dns.port)
         out = work / "reports.jsonl"
         # Two targets, each with a test transfer (every target with a bucket gets one).
         targets = [t for t in demo_targets(env.ids) if t["name"] in ("bucket-regional",

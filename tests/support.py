@@ -10,10 +10,8 @@ import json
 import os
 import secrets
 import select
-import socket
 import subprocess
 import sys
-import threading
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -22,34 +20,6 @@ from s3_route_agent.report.document import Report
 from s3_route_agent.runs.check import CheckDeps
 from s3_route_agent.sinks.base import Sink
 from s3_route_agent.wiring import Wiring
-
-
-class HangingServer:
-    """Accepts TCP connections on 127.0.0.1 and never answers: a CloudWatch endpoint that
-    hangs. Connections are held open until :meth:`close`."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 class MemorySink(Sink):

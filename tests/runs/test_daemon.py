@@ -28,7 +28,8 @@ from s3_route_agent.devenv.localenv.environment import LocalEnvironment, safe_en
 from s3_route_agent.engine.model import Identity, Status
 from s3_route_agent.report.document import Report, report_schema
 from s3_route_agent.sinks import FanOut
-from support import HangingServer, MemorySink, TransfersTo
+from s3_route_agent.devenv.faults import FaultyTcpEndpoint
+from support import MemorySink, TransfersTo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -641,7 +642,7 @@ def test_hanging_cloudwatch_never_delays_a_cycle_the_watchdog_or_the_stop(
     started afterwards delivers all of them, in order."""
     from s3_route_agent.sinks.cloudwatch_logs import CloudWatchLogsSink
     from s3_route_agent.aws import make_client
-    hang = HangingServer()
+    hang = FaultyTcpEndpoint()
     reports, spool = tmp_path / "reports.jsonl", tmp_path / "spool"
     group, stream = "/s3-route-agent/daemon-hang", "host-hang"
     config = env.write_config(

@@ -18,17 +18,16 @@ from typing import Any, Iterator
 import pytest
 
 from s3_route_agent.aws import make_client
-from s3_route_agent.devenv.faults import fill_filesystem
+from s3_route_agent.devenv.faults import FaultyTcpEndpoint, fill_filesystem
 from s3_route_agent.devenv.localenv.world import MotoServer
 from s3_route_agent.engine.model import Expect, PathKind, Status, Target, TargetVerdict
 from s3_route_agent.report.document import Report
 from s3_route_agent.sinks.cloudwatch_logs import CloudWatchLogsSink, decode_record
-from support import HangingServer
 
 
 @pytest.fixture
-def hanging() -> Iterator[HangingServer]:
-    server = HangingServer()
+def hanging() -> Iterator[FaultyTcpEndpoint]:
+    server = FaultyTcpEndpoint()
     yield server
     server.close()
 
@@ -66,7 +65,7 @@ def _spool_lines(spool: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True)
 
 
-def test_hanging_endpoint_never_holds_up_emit_or_close(tmp_path: Path, hanging: HangingServer,
+def test_hanging_endpoint_never_holds_up_emit_or_close(tmp_path: Path, hanging: FaultyTcpEndpoint,
                                                        moto_server: MotoServer) -> None:
     """Section 1: sends to an endpoint that accepts and never answers (read timeout 30 s) run in
     the sink's own thread: each emit returns at once, close returns within stop_flush_seconds,
