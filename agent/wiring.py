@@ -156,7 +156,7 @@ def build_traffic(config: AgentConfig, observer: HostObserver | None = None) -> 
                              state_file=ObservedStateFile(config.state_dir), sniffer=sniffer)
 
 
-def build_report_sinks(config: AgentConfig, clients: AwsClients | None = None) -> FanOut:
+def build_report_sinks(config: AgentConfig) -> FanOut:
     """The sinks ``config.outputs`` enables; the CloudWatch Logs client comes from here.
 
     The sink's client is its own: ``outputs.cloudwatch_logs.endpoint_url`` and
