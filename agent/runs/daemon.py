@@ -420,12 +420,11 @@ class Daemon:
             logger.info("first cycle in %.1f s (at %s): the per-host offset under "
                         "daemon.jitter_seconds=%g spreads a fleet's EC2 calls; set it to 0 to "
                         "start at once", self.phase, at, self.config.daemon.jitter_seconds)
-        else:
-            logger.info("first cycle starting now (daemon.jitter_seconds is 0)")
-        if self.phase > 0:
             extend = int((self.phase + START_MARGIN_SECONDS) * 1e6)
             self.notifier.notify(f"EXTEND_TIMEOUT_USEC={extend}", self._status_line(
                 f"first cycle in {self.phase:.1f} s (per-host offset spreading the fleet)"))
+        else:
+            logger.info("first cycle starting now (daemon.jitter_seconds is 0)")
         number = 0
         current: _Cycle | None = None
         ready_sent = False
